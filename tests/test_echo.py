@@ -1,0 +1,511 @@
+"""
+Tests for L{twistsock._echo}: the OK-echo protocol and factory on in-memory transports.
+"""
+
+from __future__ import annotations
+
+from twisted.internet.address import IPv4Address, IPv6Address, UNIXAddress
+from twisted.internet.error import ConnectionDone, ConnectionLost
+from twisted.internet.interfaces import IAddress, ISSLTransport
+from twisted.internet.protocol import Protocol
+from twisted.internet.task import Clock
+from twisted.internet.testing import StringTransport
+from twisted.logger import capturedLogs
+from twisted.python.failure import Failure
+from twisted.test.iosim import connectedServerAndClient
+from twisted.trial.unittest import SynchronousTestCase
+from zope.interface import directlyProvides
+
+from twistsock import OKEchoFactory, OKEchoProtocol
+from twistsock._echo import formatAddress
+
+WELCOME = b"Welcome to the server. Type something and hit enter\n"
+PEER = IPv4Address("TCP", "127.0.0.1", 40000)
+
+
+def connect(
+    factory: OKEchoFactory, peer: IAddress = PEER, tls: bool = False
+) -> tuple[OKEchoProtocol, StringTransport]:
+    """
+    Connect a new protocol from C{factory} to a L{StringTransport} from C{peer}.
+    """
+    protocol = factory.buildProtocol(peer)
+    assert isinstance(protocol, OKEchoProtocol)
+    transport = StringTransport(peerAddress=peer)
+    if tls:
+        directlyProvides(transport, ISSLTransport)
+    protocol.makeConnection(transport)
+    return protocol, transport
+
+
+def lose(protocol: OKEchoProtocol, reason: Exception | None = None) -> None:
+    """
+    Tell C{protocol} its connection is gone, cleanly unless a C{reason} is given.
+    """
+    protocol.connectionLost(Failure(reason or ConnectionDone()))
+
+
+class ConversationTests(SynchronousTestCase):
+    """
+    The default line mode greets, then answers every line, in order.
+    """
+
+    def setUp(self) -> None:
+        self.clock = Clock()
+        self.factory = OKEchoFactory(reactor=self.clock)
+
+    def test_welcome(self) -> None:
+        """
+        A new client gets exactly the tutorial's welcome line.
+        """
+        _, transport = connect(self.factory)
+        self.assertEqual(transport.value(), WELCOME)
+
+    def test_customWelcome(self) -> None:
+        """
+        The welcome text is configurable, as text or bytes; a newline is added.
+        """
+        _, transport = connect(OKEchoFactory(welcome="héllo", reactor=self.clock))
+        self.assertEqual(transport.value(), "héllo\n".encode())
+
+    def test_noWelcome(self) -> None:
+        """
+        C{welcome=None} sends no greeting at all.
+        """
+        _, transport = connect(OKEchoFactory(welcome=None, reactor=self.clock))
+        self.assertEqual(transport.value(), b"")
+
+    def test_tutorialConversation(self) -> None:
+        """
+        C{hi\\r\\nasd\\n} gets C{OK...hi\\r\\n} and C{OK...asd\\n}.
+        """
+        protocol, transport = connect(self.factory)
+        transport.clear()
+        protocol.dataReceived(b"hi\r\nasd\n")
+        self.assertEqual(transport.value(), b"OK...hi\r\nOK...asd\n")
+
+    def test_splitAcrossSegments(self) -> None:
+        """
+        A line that arrives in pieces is answered once, whole, when it ends.
+        """
+        protocol, transport = connect(self.factory)
+        transport.clear()
+        for piece in (b"h", b"el", b"lo\r", b"\n"):
+            protocol.dataReceived(piece)
+        self.assertEqual(transport.value(), b"OK...hello\r\n")
+
+    def test_oneWritePerChunk(self) -> None:
+        """
+        All the replies to one chunk go out in a single write.
+        """
+        protocol, transport = connect(self.factory)
+        writes: list[bytes] = []
+        transport.write = writes.append  # type: ignore[method-assign]
+        protocol.dataReceived(b"a\nb\nc\n")
+        self.assertEqual(writes, [b"OK...a\nOK...b\nOK...c\n"])
+
+    def test_prefix(self) -> None:
+        """
+        The prefix is configurable, and may be empty (a line-exact echo).
+        """
+        protocol, transport = connect(OKEchoFactory(prefix="", welcome=None, reactor=self.clock))
+        protocol.dataReceived(b"same\n")
+        self.assertEqual(transport.value(), b"same\n")
+
+    def test_iosimConversation(self) -> None:
+        """
+        Over an in-memory connection (C{iosim}), a client sees the welcome and its replies.
+        """
+        received: list[bytes] = []
+
+        class Client(Protocol):
+            def connectionMade(self) -> None:
+                self.transport.write(b"one\ntwo\r\n")  # type: ignore[union-attr]
+
+            def dataReceived(self, data: bytes) -> None:
+                received.append(data)
+
+        client, server, pump = connectedServerAndClient(
+            lambda: self.factory.buildProtocol(PEER), Client, clock=self.clock
+        )
+        pump.flush()
+        self.assertEqual(b"".join(received), WELCOME + b"OK...one\nOK...two\r\n")
+
+
+class ModeTests(SynchronousTestCase):
+    """
+    The C{chunk} and C{once} modes behave like the tutorial's servers.
+    """
+
+    def setUp(self) -> None:
+        self.clock = Clock()
+
+    def test_chunkMode(self) -> None:
+        """
+        In chunk mode every received chunk is answered as it came, framing or not.
+        """
+        protocol, transport = connect(OKEchoFactory(mode="chunk", reactor=self.clock))
+        transport.clear()
+        protocol.dataReceived(b"hel")
+        protocol.dataReceived(b"lo\nworld\n")
+        self.assertEqual(transport.value(), b"OK...helOK...lo\nworld\n")
+
+    def test_onceMode(self) -> None:
+        """
+        In once mode the first line is answered, then the connection closes; the rest of
+        the stream is ignored.
+        """
+        protocol, transport = connect(OKEchoFactory(mode="once", reactor=self.clock))
+        transport.clear()
+        protocol.dataReceived(b"fir")
+        self.assertFalse(transport.disconnecting)
+        protocol.dataReceived(b"st\nsecond\n")
+        self.assertEqual(transport.value(), b"OK...first\n")
+        self.assertTrue(transport.disconnecting)
+        self.assertIsNone(transport.producer)
+        protocol.dataReceived(b"third\n")
+        self.assertEqual(transport.value(), b"OK...first\n")
+
+    def test_onceModeTooLong(self) -> None:
+        """
+        In once mode an over-long first line is an error too.
+        """
+        protocol, transport = connect(
+            OKEchoFactory(mode="once", max_line_length=4, reactor=self.clock)
+        )
+        transport.clear()
+        protocol.dataReceived(b"abcde")
+        self.assertEqual(transport.value(), b"ERROR line too long (max 4 bytes)\n")
+        self.assertTrue(transport.disconnecting)
+
+    def test_invalidMode(self) -> None:
+        """
+        An unknown mode is refused when the factory is made.
+        """
+        self.assertRaises(ValueError, OKEchoFactory, mode="lines")  # type: ignore[arg-type]
+
+
+class LimitTests(SynchronousTestCase):
+    """
+    Every limit is on by default, configurable, and reported with one ERROR line.
+    """
+
+    def setUp(self) -> None:
+        self.clock = Clock()
+
+    def test_defaults(self) -> None:
+        """
+        The defaults bound everything: 64 KiB lines, 300 s idle, 10000 connections.
+        """
+        factory = OKEchoFactory(reactor=self.clock)
+        self.assertEqual(
+            (factory.max_line_length, factory.idle_timeout, factory.max_connections),
+            (65536, 300.0, 10000),
+        )
+        self.assertEqual((factory.max_per_ip, factory.close_timeout), (0, 10.0))
+
+    def test_lineTooLong(self) -> None:
+        """
+        A line over the limit gets one ERROR line after the replies owed, then the
+        connection closes; later bytes are ignored.
+        """
+        protocol, transport = connect(OKEchoFactory(max_line_length=8, reactor=self.clock))
+        transport.clear()
+        with capturedLogs() as events:
+            protocol.dataReceived(b"ok\n" + b"x" * 9)
+        self.assertEqual(transport.value(), b"OK...ok\nERROR line too long (max 8 bytes)\n")
+        self.assertTrue(transport.disconnecting)
+        protocol.dataReceived(b"more\n")
+        self.assertEqual(transport.value(), b"OK...ok\nERROR line too long (max 8 bytes)\n")
+        self.assertEqual([e["problem"] for e in events if e.get("limit")], [
+            "line too long (max 8 bytes)"
+        ])
+
+    def test_defaultLineLimit(self) -> None:
+        """
+        By default 65536 bytes without a terminator are too many.
+        """
+        protocol, transport = connect(OKEchoFactory(reactor=self.clock))
+        protocol.dataReceived(b"x" * 65535)
+        self.assertFalse(transport.disconnecting)
+        protocol.dataReceived(b"x")
+        self.assertTrue(transport.value().endswith(b"ERROR line too long (max 65536 bytes)\n"))
+
+    def test_idleTimeout(self) -> None:
+        """
+        A client that sends nothing for the idle timeout gets C{ERROR idle timeout} and
+        is disconnected.
+        """
+        protocol, transport = connect(OKEchoFactory(idle_timeout=30, reactor=self.clock))
+        transport.clear()
+        self.clock.advance(29.9)
+        self.assertFalse(transport.disconnecting)
+        self.clock.advance(0.1)
+        self.assertEqual(transport.value(), b"ERROR idle timeout\n")
+        self.assertTrue(transport.disconnecting)
+
+    def test_activityPostponesIdleTimeout(self) -> None:
+        """
+        Input resets the idle clock.
+        """
+        protocol, transport = connect(OKEchoFactory(idle_timeout=30, reactor=self.clock))
+        self.clock.advance(20)
+        protocol.dataReceived(b"x\n")
+        self.clock.advance(20)
+        self.assertFalse(transport.disconnecting)
+        self.clock.advance(10)
+        self.assertTrue(transport.disconnecting)
+
+    def test_idleTimeoutDisabled(self) -> None:
+        """
+        An idle timeout of 0 schedules no timer at all.
+        """
+        protocol, transport = connect(OKEchoFactory(idle_timeout=0, reactor=self.clock))
+        self.assertEqual(self.clock.getDelayedCalls(), [])
+        self.clock.advance(10**6)
+        self.assertFalse(transport.disconnecting)
+
+    def test_closeDeadline(self) -> None:
+        """
+        A closing connection whose peer never reads is aborted after C{close_timeout}.
+        """
+        protocol, transport = connect(
+            OKEchoFactory(idle_timeout=5, close_timeout=2, reactor=self.clock)
+        )
+        self.clock.advance(5)
+        self.assertTrue(transport.disconnecting)
+        self.assertFalse(transport.disconnected)
+        self.clock.advance(2)
+        self.assertTrue(transport.disconnected)
+
+    def test_closeDeadlineCancelled(self) -> None:
+        """
+        A connection that closes in time leaves no timer behind.
+        """
+        protocol, transport = connect(OKEchoFactory(idle_timeout=5, reactor=self.clock))
+        self.clock.advance(5)
+        lose(protocol)
+        self.assertEqual(self.clock.getDelayedCalls(), [])
+
+    def test_maxConnections(self) -> None:
+        """
+        Past C{max_connections} a client gets C{ERROR server busy} and is closed; the
+        others are unaffected, and a freed slot is reused.
+        """
+        factory = OKEchoFactory(max_connections=2, reactor=self.clock)
+        first, firstTransport = connect(factory)
+        connect(factory)
+        with capturedLogs() as events:
+            third, thirdTransport = connect(factory)
+        self.assertEqual(thirdTransport.value(), b"ERROR server busy\n")
+        self.assertTrue(thirdTransport.disconnecting)
+        self.assertEqual(factory.connections, 2)
+        self.assertIn("server busy (max 2 connections)", [e.get("refusal") for e in events])
+        lose(third)
+        self.assertEqual(factory.connections, 2)
+        firstTransport.clear()
+        first.dataReceived(b"still here\n")
+        self.assertEqual(firstTransport.value(), b"OK...still here\n")
+        lose(first)
+        _, fourthTransport = connect(factory)
+        self.assertEqual(fourthTransport.value(), WELCOME)
+
+    def test_maxPerIP(self) -> None:
+        """
+        Past C{max_per_ip} connections from one address a client is refused, while other
+        addresses are served.
+        """
+        factory = OKEchoFactory(max_per_ip=2, reactor=self.clock)
+        one, _ = connect(factory)
+        connect(factory, IPv4Address("TCP", "127.0.0.1", 40001))
+        _, refused = connect(factory, IPv4Address("TCP", "127.0.0.1", 40002))
+        self.assertEqual(refused.value(), b"ERROR server busy\n")
+        _, other = connect(factory, IPv4Address("TCP", "10.0.0.2", 40000))
+        self.assertEqual(other.value(), WELCOME)
+        lose(one)
+        _, again = connect(factory, IPv4Address("TCP", "127.0.0.1", 40003))
+        self.assertEqual(again.value(), WELCOME)
+
+    def test_maxPerIPMappedAddresses(self) -> None:
+        """
+        An IPv4-mapped IPv6 address counts as its IPv4 address.
+        """
+        factory = OKEchoFactory(max_per_ip=1, reactor=self.clock)
+        connect(factory)
+        _, refused = connect(factory, IPv6Address("TCP", "::ffff:127.0.0.1", 40001))
+        self.assertEqual(refused.value(), b"ERROR server busy\n")
+
+    def test_unixPeersHaveNoIPLimit(self) -> None:
+        """
+        UNIX socket clients have no IP address, so the per-IP limit does not apply.
+        """
+        factory = OKEchoFactory(max_per_ip=1, reactor=self.clock)
+        connect(factory, UNIXAddress(None))
+        _, second = connect(factory, UNIXAddress(None))
+        self.assertEqual(second.value(), WELCOME)
+
+    def test_invalidLimits(self) -> None:
+        """
+        Nonsensical limits are refused when the factory is made.
+        """
+        for kwargs in (
+            {"max_line_length": 0},
+            {"max_connections": 0},
+            {"idle_timeout": -1},
+            {"max_per_ip": -1},
+            {"close_timeout": -1},
+        ):
+            self.assertRaises(ValueError, OKEchoFactory, **kwargs)
+
+
+class FlowControlTests(SynchronousTestCase):
+    """
+    Backpressure, half-close, TLS ordering and shutdown.
+    """
+
+    def setUp(self) -> None:
+        self.clock = Clock()
+        self.factory = OKEchoFactory(reactor=self.clock)
+
+    def test_registeredAsStreamingProducer(self) -> None:
+        """
+        The protocol registers itself as a streaming producer of its transport.
+        """
+        protocol, transport = connect(self.factory)
+        self.assertIs(transport.producer, protocol)
+        self.assertTrue(transport.streaming)
+
+    def test_pauseStopsReading(self) -> None:
+        """
+        When the transport's buffer is full, the protocol stops reading the client, and
+        reads again once it drained.
+        """
+        protocol, transport = connect(self.factory)
+        protocol.pauseProducing()
+        self.assertEqual(transport.producerState, "paused")
+        protocol.resumeProducing()
+        self.assertEqual(transport.producerState, "producing")
+
+    def test_noResumeWhileClosing(self) -> None:
+        """
+        A drained buffer does not restart reading on a connection that is closing.
+        """
+        protocol, transport = connect(OKEchoFactory(idle_timeout=1, reactor=self.clock))
+        protocol.pauseProducing()
+        self.clock.advance(1)
+        protocol.resumeProducing()
+        self.assertEqual(transport.producerState, "paused")
+
+    def test_halfClose(self) -> None:
+        """
+        When the client shuts down its sending side, it still gets every reply, including
+        one for an unterminated last line, and then the server closes.
+        """
+        protocol, transport = connect(self.factory)
+        transport.clear()
+        protocol.dataReceived(b"a\nb\nlast")
+        protocol.readConnectionLost()
+        self.assertEqual(transport.value(), b"OK...a\nOK...b\nOK...last")
+        self.assertIsNone(transport.producer)
+        self.assertTrue(transport.disconnecting)
+
+    def test_writeSideLost(self) -> None:
+        """
+        When nothing more can be sent, the connection is aborted at once.
+        """
+        protocol, transport = connect(self.factory)
+        protocol.writeConnectionLost()
+        self.assertTrue(transport.disconnected)
+
+    def test_tlsWaitsForHandshake(self) -> None:
+        """
+        On a TLS transport the welcome and the producer wait for the handshake: writing
+        earlier would pause the producer and stall the handshake.
+        """
+        protocol, transport = connect(self.factory, tls=True)
+        self.assertEqual(transport.value(), b"")
+        self.assertIsNone(transport.producer)
+        protocol.handshakeCompleted()
+        self.assertEqual(transport.value(), WELCOME)
+        self.assertIs(transport.producer, protocol)
+
+    def test_shutdown(self) -> None:
+        """
+        L{OKEchoFactory.shutdown} closes every client, aborts the ones that have not gone
+        after the timeout, and fires once all are gone.
+        """
+        one, oneTransport = connect(self.factory)
+        two, twoTransport = connect(self.factory)
+        done = self.factory.shutdown(1.0)
+        self.assertTrue(oneTransport.disconnecting and twoTransport.disconnecting)
+        lose(one)
+        self.assertNoResult(done)
+        self.clock.advance(1.0)
+        self.assertTrue(twoTransport.disconnected)
+        lose(two, ConnectionLost())
+        self.successResultOf(done)
+        self.assertEqual(self.factory.connections, 0)
+
+    def test_shutdownShortensDeadline(self) -> None:
+        """
+        A connection already closing on the longer close timeout is aborted on the
+        shutdown deadline instead.
+        """
+        factory = OKEchoFactory(idle_timeout=1, close_timeout=60, reactor=self.clock)
+        protocol, transport = connect(factory)
+        self.clock.advance(1)
+        factory.shutdown(0.5)
+        self.clock.advance(0.5)
+        self.assertTrue(transport.disconnected)
+
+
+class LoggingTests(SynchronousTestCase):
+    """
+    Connections are logged as the tutorial printed them, with a summary on leaving.
+    """
+
+    def setUp(self) -> None:
+        self.clock = Clock()
+        self.factory = OKEchoFactory(reactor=self.clock)
+
+    def messages(self, events: list[dict[str, object]]) -> list[str]:
+        from twisted.logger import formatEvent
+
+        return [formatEvent(e) for e in events]
+
+    def test_connectAndLeave(self) -> None:
+        """
+        One line names the client on connect; one line sums up its visit when it leaves.
+        """
+        with capturedLogs() as events:
+            protocol, _ = connect(self.factory)
+            protocol.dataReceived(b"hi\n")
+            self.clock.advance(2.5)
+            lose(protocol)
+        self.assertEqual(
+            self.messages(list(events)),
+            [
+                "Connected with 127.0.0.1:40000",
+                "Disconnected 127.0.0.1:40000 after 2.5 s: 1 lines, 3 bytes in, "
+                f"{len(WELCOME) + 8} bytes out",
+            ],
+        )
+
+    def test_unclean(self) -> None:
+        """
+        A connection that did not end cleanly says why, without a traceback.
+        """
+        with capturedLogs() as events:
+            protocol, _ = connect(self.factory)
+            lose(protocol, ConnectionLost("Connection reset by peer"))
+        last = self.messages(list(events))[-1]
+        self.assertIn("Connection reset by peer", last)
+        self.assertFalse([e for e in events if e.get("log_failure")])
+
+    def test_formatAddress(self) -> None:
+        """
+        Addresses print as HOST:PORT, IPv6 bracketed, UNIX sockets by path.
+        """
+        self.assertEqual(formatAddress(IPv6Address("TCP", "::1", 80)), "[::1]:80")
+        self.assertEqual(formatAddress(UNIXAddress(b"/tmp/s")), "unix:/tmp/s")
+        self.assertEqual(formatAddress(UNIXAddress(None)), "unix:")

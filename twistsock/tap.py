@@ -1,0 +1,347 @@
+"""
+The C{twistsock} twistd plugin: command-line options and the service they build.
+
+C{twistd -n twistsock} serves the OK-echo protocol on C{tcp:8888} (all interfaces, like the
+tutorial's C{HOST = ''}).  See C{twistd twistsock --help} for every option.
+"""
+
+from __future__ import annotations
+
+import errno
+import resource
+import sys
+from typing import Any, cast
+
+from twisted.application.service import MultiService, Service
+from twisted.internet.defer import Deferred, DeferredList, maybeDeferred
+from twisted.internet.endpoints import serverFromString
+from twisted.internet.error import CannotListenError
+from twisted.internet.interfaces import IListeningPort, IReactorCore, IStreamServerEndpoint
+from twisted.logger import Logger
+from twisted.python import usage
+from twisted.python.failure import Failure
+
+from twistsock._echo import (
+    DEFAULT_CLOSE_TIMEOUT,
+    DEFAULT_IDLE_TIMEOUT,
+    DEFAULT_MAX_CONNECTIONS,
+    DEFAULT_MAX_LINE_LENGTH,
+    DEFAULT_MAX_PER_IP,
+    DEFAULT_PREFIX,
+    DEFAULT_WELCOME,
+    MODES,
+    OKEchoFactory,
+    formatAddress,
+)
+
+__all__ = ["Options", "ServerOptions", "EchoServerService", "makeService"]
+
+_log = Logger(namespace="twistsock")
+
+DEFAULT_PORT = "tcp:8888"
+SHUTDOWN_TIMEOUT = 1.0
+#: Descriptors the process needs besides one per client: the listening sockets, stdio,
+#: the log file, the reactor's own (epoll, waker) and the spare one Twisted keeps for EMFILE.
+FD_RESERVE = 32
+
+
+def endpointDescription(port: str) -> str:
+    """
+    Turn a C{--port} value into an endpoint description.
+
+    A bare number means TCP on all interfaces (C{8888} -> C{tcp:8888}), because
+    C{serverFromString} rejects bare numbers; anything else is passed through.
+    """
+    port = port.strip()
+    if port.isdigit():
+        return f"tcp:{port}"
+    return port
+
+
+def _number(name: str, text: str, kind: type[int] | type[float], minimum: float) -> Any:
+    try:
+        value = kind(text)
+    except ValueError:
+        noun = "a whole number" if kind is int else "a number"
+        raise usage.UsageError(f"--{name} must be {noun}, got {text!r}") from None
+    if value != value or value < minimum:  # NaN, or out of range
+        raise usage.UsageError(f"--{name} must be at least {minimum:g}, got {text!r}")
+    return value
+
+
+class ServerOptions(usage.Options):
+    """
+    The plugin's options, raising L{usage.UsageError} on bad values (what tests check).
+    """
+
+    synopsis = "[--port PORT ...] [options]"
+    longdesc = (
+        "An OK-echo server: greets each client with a welcome line, then answers every "
+        "line with the prefix, the line and the line's own terminator. "
+        "PORT is a number (tcp:N on all interfaces) or any Twisted endpoint description: "
+        "tcp:8888:interface=127.0.0.1:backlog=50, tcp6:8888, unix:/run/echo.sock, "
+        "ssl:8443:privateKey=key.pem:certKey=cert.pem, haproxy:tcp:8888, systemd:domain=INET:index=0."
+    )
+
+    optFlags = [
+        ["no-welcome", None, "Send no welcome line."],
+    ]
+
+    optParameters = [
+        [
+            "welcome",
+            None,
+            None,
+            f"The line sent to each client on connect [default: {DEFAULT_WELCOME.decode()}]",
+        ],
+        ["prefix", None, DEFAULT_PREFIX.decode(), "Put before every reply."],
+        [
+            "mode",
+            None,
+            "line",
+            "line: answer every line; chunk: answer every received chunk (the tutorial's "
+            "framing, unsafe: TCP splits and merges messages); once: answer the first line, "
+            "then close.",
+        ],
+        [
+            "max-line-length",
+            None,
+            str(DEFAULT_MAX_LINE_LENGTH),
+            "Longest line accepted, in bytes, terminator included.",
+        ],
+        [
+            "idle-timeout",
+            None,
+            f"{DEFAULT_IDLE_TIMEOUT:g}",
+            "Seconds without input before a client is disconnected; 0 disables.",
+        ],
+        [
+            "max-connections",
+            None,
+            str(DEFAULT_MAX_CONNECTIONS),
+            "Clients served at once; more are told the server is busy.",
+        ],
+        [
+            "max-per-ip",
+            None,
+            str(DEFAULT_MAX_PER_IP),
+            "Clients served at once from one IP address; 0 means no limit.",
+        ],
+        [
+            "close-timeout",
+            None,
+            f"{DEFAULT_CLOSE_TIMEOUT:g}",
+            "Seconds a closing connection gets to flush its replies before it is aborted.",
+        ],
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self["ports"] = []
+
+    def opt_port(self, port: str) -> None:
+        """
+        Listen here; repeatable. A number or an endpoint description [default: tcp:8888]
+        """
+        if not port.strip():
+            raise usage.UsageError("--port must not be empty")
+        self["ports"].append(endpointDescription(port))
+
+    opt_p = opt_port
+
+    def postOptions(self) -> None:
+        """
+        Check every value and turn them into the factory's keyword arguments.
+        """
+        if not self["ports"]:
+            self["ports"] = [DEFAULT_PORT]
+        if self["mode"] not in MODES:
+            raise usage.UsageError(
+                f"--mode must be one of {', '.join(MODES)}, got {self['mode']!r}"
+            )
+        if self["no-welcome"] and self["welcome"] is not None:
+            raise usage.UsageError("--welcome and --no-welcome contradict each other")
+        welcome: str | bytes | None = DEFAULT_WELCOME
+        if self["no-welcome"]:
+            welcome = None
+        elif self["welcome"] is not None:
+            welcome = self["welcome"]
+        self["factory"] = {
+            "welcome": welcome,
+            "prefix": self["prefix"],
+            "mode": self["mode"],
+            "max_line_length": _number("max-line-length", self["max-line-length"], int, 1),
+            "idle_timeout": _number("idle-timeout", self["idle-timeout"], float, 0),
+            "max_connections": _number("max-connections", self["max-connections"], int, 1),
+            "max_per_ip": _number("max-per-ip", self["max-per-ip"], int, 0),
+            "close_timeout": _number("close-timeout", self["close-timeout"], float, 0),
+        }
+        from twisted.internet import reactor
+
+        for description in self["ports"]:
+            try:
+                serverFromString(reactor, description)
+            except Exception as e:  # every parser raises its own kind; report them all
+                raise usage.UsageError(f"--port {description!r}: {e}") from None
+
+
+class Options(ServerOptions):
+    """
+    The options twistd parses: a bad value is one line on stderr and exit status 1.
+
+    twistd itself would print the whole help text and then the error; one line that names
+    the problem is easier to read.
+    """
+
+    def parseOptions(self, options: list[str] | None = None) -> None:
+        try:
+            super().parseOptions(options)
+        except usage.UsageError as e:
+            raise SystemExit(
+                f"twistd twistsock: error: {e} (see twistd twistsock --help)"
+            ) from None
+
+
+def _listenError(description: str, failure: Failure) -> str:
+    """
+    One line that says which address could not be listened on and why.
+    """
+    error = failure.value
+    if isinstance(error, CannotListenError):
+        socketError = error.socketError
+        code = getattr(socketError, "errno", None)
+        if code == errno.EADDRINUSE:
+            why = "address already in use"
+        elif code == errno.EACCES:
+            why = "permission denied"
+        elif code == errno.EADDRNOTAVAIL:
+            why = "address not available on this machine"
+        else:
+            why = str(getattr(socketError, "strerror", None) or socketError)
+        return f"cannot listen on {description}: {why}"
+    return f"cannot listen on {description}: {failure.getErrorMessage()}"
+
+
+class EchoServerService(Service):
+    """
+    Listens on every endpoint with one L{OKEchoFactory}, and closes clients on shutdown.
+
+    Unlike C{strports.service}, a failure to listen is not a traceback: a synchronous
+    failure (the usual case: port in use, permission denied) ends startup with one line on
+    stderr and exit status 1; a later one is logged and stops the reactor.
+    """
+
+    def __init__(
+        self,
+        endpoints: list[tuple[str, IStreamServerEndpoint]],
+        factory: OKEchoFactory,
+        reactor: IReactorCore,
+        shutdownTimeout: float = SHUTDOWN_TIMEOUT,
+    ) -> None:
+        self.endpoints = endpoints
+        self.factory = factory
+        self.reactor = reactor
+        self.shutdownTimeout = shutdownTimeout
+        self.ports: list[IListeningPort] = []
+        self._listening: list[Deferred[IListeningPort]] = []
+
+    def privilegedStartService(self) -> None:
+        """
+        Listen before privileges are dropped, so ports below 1024 work with C{--uid}.
+        """
+        super().privilegedStartService()
+        self._listen()
+
+    def startService(self) -> None:
+        super().startService()
+        if not self._listening:
+            self._listen()
+
+    def _listen(self) -> None:
+        for description, endpoint in self.endpoints:
+            failures: list[Failure] = []
+            d = endpoint.listen(self.factory)
+            d.addCallbacks(self._listened, failures.append, callbackArgs=(description,))
+            if failures:
+                message = _listenError(description, failures[0])
+                _log.critical("{message}", message=message)
+                # twistd has redirected sys.stderr into the log; the user's terminal
+                # gets exactly one line on the real stderr.
+                realStderr = sys.__stderr__ or sys.stderr
+                realStderr.write(f"twistd twistsock: {message}\n")
+                realStderr.flush()
+                raise SystemExit(1)
+            d.addErrback(self._lateFailure, description)
+            self._listening.append(d)
+
+    def _listened(self, port: IListeningPort, description: str) -> IListeningPort:
+        self.ports.append(port)
+        _log.info(
+            "twistsock listening on {description} ({address})",
+            description=description,
+            address=formatAddress(port.getHost()),
+        )
+        return port
+
+    def _lateFailure(self, failure: Failure, description: str) -> None:
+        _log.critical("{message}", message=_listenError(description, failure))
+        if self.reactor.running:
+            self.reactor.stop()
+
+    def stopService(self) -> Deferred[Any]:
+        """
+        Stop listening, then flush and close every client, aborting after the timeout.
+        """
+        super().stopService()
+        stopping = [maybeDeferred(port.stopListening) for port in self.ports]
+        self.ports = []
+        for d in self._listening:
+            d.cancel()
+        self._listening = []
+        stopping.append(self.factory.shutdown(self.shutdownTimeout))
+        return DeferredList(stopping, consumeErrors=True)
+
+
+def raiseFileLimit(needed: int) -> tuple[int, int]:
+    """
+    Raise the open-files soft limit toward the hard limit so C{needed} descriptors fit.
+
+    @return: the soft limit before and after.
+    """
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft < needed:
+        target = needed if hard == resource.RLIM_INFINITY else min(needed, hard)
+        if target > soft:
+            try:
+                resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            except (ValueError, OSError):
+                pass
+    return soft, resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
+def makeService(config: ServerOptions) -> MultiService:
+    """
+    Build the twistsock service from parsed options.
+    """
+    from twisted.internet import reactor
+
+    kwargs = config["factory"]
+    factory = OKEchoFactory(reactor=reactor, **kwargs)
+    needed = kwargs["max_connections"] + FD_RESERVE
+    before, after = raiseFileLimit(needed)
+    if after != resource.RLIM_INFINITY and after < needed:
+        _log.warn(
+            "open-files limit is {limit}, below the {needed} that --max-connections "
+            "{maxConnections} needs: clients beyond about {usable} will be refused by the "
+            "operating system (raise it with ulimit -n)",
+            limit=after,
+            needed=needed,
+            maxConnections=kwargs["max_connections"],
+            usable=max(after - FD_RESERVE, 0),
+        )
+    elif after != before:
+        _log.info("raised the open-files limit from {before} to {after}", before=before, after=after)
+    endpoints = [(d, serverFromString(reactor, d)) for d in config["ports"]]
+    top = MultiService()
+    EchoServerService(endpoints, factory, cast(IReactorCore, reactor)).setServiceParent(top)
+    return top
