@@ -1,0 +1,274 @@
+"""
+Tests for L{twistsock.tap}: the twistd plugin's options and service.
+"""
+
+from __future__ import annotations
+
+import errno
+import io
+import resource
+import socket
+import sys
+
+from twisted.internet.defer import fail, succeed
+from twisted.internet.error import CannotListenError
+from twisted.internet.interfaces import IListeningPort, IStreamServerEndpoint
+from twisted.internet.protocol import Factory
+from twisted.internet.task import Clock
+from twisted.internet.testing import MemoryReactorClock, StringTransport
+from twisted.python import usage
+from twisted.trial.unittest import SynchronousTestCase
+from zope.interface import implementer
+
+from twistsock import OKEchoFactory
+from twistsock import tap
+
+
+def parse(*argv: str) -> tap.ServerOptions:
+    """
+    Parse C{argv} as the plugin's options.
+    """
+    options = tap.ServerOptions()
+    options.parseOptions(list(argv))
+    return options
+
+
+class OptionsTests(SynchronousTestCase):
+    """
+    Every option parses, has a default, and rejects bad values with a clear message.
+    """
+
+    def test_defaults(self) -> None:
+        """
+        With no options the server listens on tcp:8888 with every default limit.
+        """
+        options = parse()
+        self.assertEqual(options["ports"], ["tcp:8888"])
+        self.assertEqual(
+            options["factory"],
+            {
+                "welcome": b"Welcome to the server. Type something and hit enter",
+                "prefix": "OK...",
+                "mode": "line",
+                "max_line_length": 65536,
+                "idle_timeout": 300.0,
+                "max_connections": 10000,
+                "max_per_ip": 0,
+                "close_timeout": 10.0,
+            },
+        )
+
+    def test_barePort(self) -> None:
+        """
+        A bare number means TCP on all interfaces: C{serverFromString} would reject it.
+        """
+        self.assertEqual(parse("--port", "9999")["ports"], ["tcp:9999"])
+
+    def test_repeatablePorts(self) -> None:
+        """
+        C{--port} and C{-p} can be given many times; endpoint descriptions pass through.
+        """
+        options = parse("-p", "1234", "--port", "tcp6:1235:interface=\\:\\:1", "-p", "unix:/tmp/x")
+        self.assertEqual(
+            options["ports"], ["tcp:1234", "tcp6:1235:interface=\\:\\:1", "unix:/tmp/x"]
+        )
+
+    def test_badEndpoint(self) -> None:
+        """
+        An unknown endpoint type is a usage error naming the value.
+        """
+        error = self.assertRaises(usage.UsageError, parse, "--port", "bogus:1")
+        self.assertIn("bogus:1", str(error))
+
+    def test_allOptions(self) -> None:
+        """
+        Every option reaches the factory's keyword arguments.
+        """
+        options = parse(
+            "--welcome", "hello", "--prefix", ">>", "--mode", "once",
+            "--max-line-length", "10", "--idle-timeout", "0", "--max-connections", "5",
+            "--max-per-ip", "2", "--close-timeout", "1.5",
+        )  # fmt: skip
+        factory = OKEchoFactory(reactor=Clock(), **options["factory"])
+        self.assertEqual(factory.welcome, b"hello\n")
+        self.assertEqual(factory.prefix, b">>")
+        self.assertEqual(factory.mode, "once")
+        self.assertEqual(
+            (factory.max_line_length, factory.idle_timeout, factory.max_connections),
+            (10, 0.0, 5),
+        )
+        self.assertEqual((factory.max_per_ip, factory.close_timeout), (2, 1.5))
+
+    def test_noWelcome(self) -> None:
+        """
+        C{--no-welcome} turns the greeting off; with C{--welcome} it is a contradiction.
+        """
+        self.assertIsNone(parse("--no-welcome")["factory"]["welcome"])
+        self.assertRaises(usage.UsageError, parse, "--no-welcome", "--welcome", "x")
+
+    def test_badValues(self) -> None:
+        """
+        Each invalid value is a usage error that names the option.
+        """
+        for argv, needle in [
+            (["--mode", "lines"], "--mode must be one of line, chunk, once"),
+            (["--max-line-length", "0"], "--max-line-length must be at least 1"),
+            (["--max-connections", "many"], "--max-connections must be a whole number"),
+            (["--idle-timeout", "-1"], "--idle-timeout must be at least 0"),
+            (["--idle-timeout", "nan"], "--idle-timeout must be at least 0"),
+            (["--max-per-ip", "1.5"], "--max-per-ip must be a whole number"),
+            (["--close-timeout", "x"], "--close-timeout must be a number"),
+            (["--port", ""], "--port must not be empty"),
+        ]:
+            error = self.assertRaises(usage.UsageError, parse, *argv)
+            self.assertIn(needle, str(error))
+
+    def test_oneLineErrorForTwistd(self) -> None:
+        """
+        The options twistd uses turn a usage error into one line and exit status 1.
+        """
+        error = self.assertRaises(
+            SystemExit, tap.Options().parseOptions, ["--max-connections", "x"]
+        )
+        message = str(error.code)
+        self.assertEqual(message.count("\n"), 0)
+        self.assertTrue(message.startswith("twistd twistsock: error: --max-connections"))
+
+    def test_helpShowsDefaults(self) -> None:
+        """
+        The help text lists every option with its default.
+        """
+        text = str(tap.ServerOptions())
+        for needle in (
+            "--port", "tcp:8888", "--welcome", "Welcome to the server", "--no-welcome",
+            "--prefix", "OK...", "--mode", "[default: line]", "--max-line-length",
+            "65536", "--idle-timeout", "300", "--max-connections", "10000", "--max-per-ip",
+            "--close-timeout",
+        ):  # fmt: skip
+            self.assertIn(needle, text)
+
+
+@implementer(IListeningPort)
+class FakePort:
+    """
+    A listening port that records whether it was stopped.
+    """
+
+    def __init__(self) -> None:
+        self.stopped = False
+
+    def startListening(self) -> None:
+        pass
+
+    def stopListening(self) -> None:
+        self.stopped = True
+
+    def getHost(self) -> object:
+        from twisted.internet.address import IPv4Address
+
+        return IPv4Address("TCP", "127.0.0.1", 1234)
+
+
+@implementer(IStreamServerEndpoint)
+class FakeEndpoint:
+    """
+    An endpoint whose C{listen} succeeds with a L{FakePort} or fails with C{error}.
+    """
+
+    def __init__(self, error: Exception | None = None) -> None:
+        self.error = error
+        self.port = FakePort()
+
+    def listen(self, factory: Factory) -> object:
+        if self.error is not None:
+            return fail(self.error)
+        return succeed(self.port)
+
+
+class ServiceTests(SynchronousTestCase):
+    """
+    L{tap.EchoServerService} listens, reports failures in one line and shuts down cleanly.
+    """
+
+    def setUp(self) -> None:
+        self.reactor = MemoryReactorClock()
+        self.factory = OKEchoFactory(reactor=self.reactor)
+
+    def test_makeService(self) -> None:
+        """
+        C{makeService} builds a service that listens on every port given.
+        """
+        options = parse("--port", "0", "--port", "tcp:0:interface=127.0.0.1")
+        service = tap.makeService(options)
+        children = list(service)
+        self.assertEqual(len(children), 1)
+        echo = children[0]
+        assert isinstance(echo, tap.EchoServerService)
+        self.assertEqual([d for d, _ in echo.endpoints], ["tcp:0", "tcp:0:interface=127.0.0.1"])
+
+    def test_listenAndStop(self) -> None:
+        """
+        Starting listens on every endpoint; stopping stops listening and closes clients.
+        """
+        endpoint = FakeEndpoint()
+        service = tap.EchoServerService([("tcp:1234", endpoint)], self.factory, self.reactor)
+        service.privilegedStartService()
+        service.startService()
+        self.assertEqual(service.ports, [endpoint.port])
+        client = self.factory.buildProtocol(None)
+        assert client is not None
+        transport = StringTransport()
+        client.makeConnection(transport)
+        stopped = service.stopService()
+        self.assertTrue(endpoint.port.stopped)
+        self.assertTrue(transport.disconnecting)
+        self.assertNoResult(stopped)
+        self.reactor.advance(tap.SHUTDOWN_TIMEOUT)
+        self.assertTrue(transport.disconnected)
+        client.connectionLost(None)  # type: ignore[arg-type]
+        self.successResultOf(stopped)
+
+    def test_portInUse(self) -> None:
+        """
+        A port already in use ends startup with exit status 1 and one line on stderr that
+        names the address.
+        """
+        stderr = io.StringIO()
+        self.patch(sys, "__stderr__", stderr)
+        inUse = socket.error(errno.EADDRINUSE, "Address already in use")
+        endpoint = FakeEndpoint(CannotListenError("", 8888, inUse))
+        service = tap.EchoServerService([("tcp:8888", endpoint)], self.factory, self.reactor)
+        error = self.assertRaises(SystemExit, service.privilegedStartService)
+        self.assertEqual(error.code, 1)
+        self.assertEqual(
+            stderr.getvalue(),
+            "twistd twistsock: cannot listen on tcp:8888: address already in use\n",
+        )
+
+
+class FileLimitTests(SynchronousTestCase):
+    """
+    The plugin raises the open-files limit so that C{--max-connections} is reachable.
+    """
+
+    def test_raisesTowardHardLimit(self) -> None:
+        """
+        A soft limit below what is needed is raised, but never above the hard limit.
+        """
+        calls: list[tuple[int, int]] = []
+        limits = [(1024, 4096)]
+
+        def getrlimit(which: int) -> tuple[int, int]:
+            return limits[-1]
+
+        def setrlimit(which: int, value: tuple[int, int]) -> None:
+            calls.append(value)
+            limits.append(value)
+
+        self.patch(resource, "getrlimit", getrlimit)
+        self.patch(resource, "setrlimit", setrlimit)
+        self.assertEqual(tap.raiseFileLimit(2000), (1024, 2000))
+        self.assertEqual(tap.raiseFileLimit(100000), (2000, 4096))
+        self.assertEqual(calls, [(2000, 4096), (4096, 4096)])
+        self.assertEqual(tap.raiseFileLimit(10), (4096, 4096))
+        self.assertEqual(len(calls), 2)
