@@ -1,0 +1,541 @@
+"""
+The OK-echo benchmark: twistsock against reference peers, side by side, in one run.
+
+    .venv/bin/python benchmarks/echo.py            # the full run, about 3 minutes
+    .venv/bin/python benchmarks/echo.py --quick    # a smoke run of a few seconds per server
+    .venv/bin/python benchmarks/echo.py --servers twistsock,asyncio-protocol
+
+Each server runs in turn on 127.0.0.1, pinned to one CPU, while the load (L{_load}) runs in
+separate processes pinned to another.  Scenarios:
+
+  - ping-pong: 100 connections, one line in flight on each;
+  - pipeline: 50 connections, 16 lines of 32 bytes in flight on each;
+  - idle: 10,000 connections held, then one line on each (all must answer), with the
+    server's RSS read before connecting, once connected and after the round.
+
+The key figure is the server's CPU time per reply (user + system, from C{/proc/PID/stat}
+over the measured window): it does not depend on how fast the load is.  Results go to
+C{benchmarks/results/echo.json}, C{echo.md} and C{echo.png} (a C{--quick} run writes to
+C{benchmarks/results/tmp/} instead).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+# A sibling of this file is named http.py: keep this directory behind the standard library.
+HERE = Path(__file__).resolve().parent
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE] + [str(HERE)]
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import multiprocessing  # noqa: E402
+import os  # noqa: E402
+import shutil  # noqa: E402
+import subprocess  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+from dataclasses import dataclass  # noqa: E402
+from typing import Any  # noqa: E402
+
+import _load  # noqa: E402
+import _servers  # noqa: E402
+
+REPO = HERE.parent
+TWISTD = Path(sys.executable).with_name("twistd")
+RESULTS = HERE / "results"
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+@dataclass(frozen=True)
+class Server:
+    """
+    A server under test.
+
+    @ivar name: the short name used in tables and on the command line.
+    @ivar label: what it is, for the table.
+    @ivar argv: the command, with C{{port}} and C{{tmp}} still to fill in.
+    """
+
+    name: str
+    label: str
+    argv: tuple[str, ...]
+
+    def command(self, port: int, tmp: Path) -> list[str]:
+        """
+        The command line that starts this server on C{port}.
+        """
+        return [a.format(port=port, tmp=tmp) for a in self.argv]
+
+
+def _peer(script: str, *extra: str) -> tuple[str, ...]:
+    return (sys.executable, str(HERE / script), "--port", "{port}", *extra)
+
+
+SERVERS = [
+    Server(
+        "twistsock",
+        "twistsock (twistd -n twistsock)",
+        (
+            str(TWISTD),
+            "-n",
+            "--pidfile=",
+            "twistsock",
+            "--port",
+            "tcp:{port}:interface=127.0.0.1",
+        ),
+    ),
+    Server(
+        "c-epoll", "C epoll server (the practical limit)", ("{tmp}/peer_epoll", "--port", "{port}")
+    ),
+    Server("uvloop-protocol", "uvloop Protocol", _peer("peer_asyncio_protocol.py", "--uvloop")),
+    Server("asyncio-protocol", "asyncio Protocol", _peer("peer_asyncio_protocol.py")),
+    Server("threads", "tutorial threads, line-correct", _peer("peer_threads.py")),
+    Server("asyncio-streams", "asyncio streams (readline)", _peer("peer_asyncio_streams.py")),
+    Server(
+        "twisted-protocol",
+        "Twisted Protocol, framing per chunk",
+        _peer("peer_twisted_linereceiver.py", "--chunk"),
+    ),
+    Server("twisted-linereceiver", "Twisted LineReceiver", _peer("peer_twisted_linereceiver.py")),
+]
+
+
+@dataclass(frozen=True)
+class Settings:
+    """
+    How long and how hard each scenario runs.
+    """
+
+    warmup: float
+    duration: float
+    pingpong_connections: int = 100
+    pipeline_connections: int = 50
+    pipeline_depth: int = 16
+    idle_connections: int = 10_000
+    load_processes: int = 1
+
+
+FULL = Settings(warmup=1.0, duration=4.0)
+QUICK = Settings(warmup=0.3, duration=1.0, idle_connections=1000)
+
+
+def available(server: Server, tmp: Path) -> str | None:
+    """
+    Why C{server} cannot run here, or C{None} when it can.
+    """
+    if server.name == "twistsock":
+        out = subprocess.run(
+            [str(TWISTD), "--help"], capture_output=True, text=True, cwd=REPO, check=False
+        ).stdout
+        return None if "twistsock" in out else "twistd --help does not list twistsock"
+    if server.name == "uvloop-protocol":
+        try:
+            import uvloop  # noqa: F401
+        except ImportError:
+            return "uvloop is not installed"
+    if server.name == "c-epoll":
+        gcc = shutil.which("gcc")
+        if gcc is None:
+            return "no gcc"
+        build = subprocess.run(
+            [gcc, "-O2", "-o", str(tmp / "peer_epoll"), str(HERE / "peer_epoll.c")],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if build.returncode:
+            return f"gcc failed: {build.stderr.strip()[:200]}"
+    return None
+
+
+def weighted_percentiles(
+    latencies: list[float], weights: list[int], qs: tuple[float, ...]
+) -> list[float]:
+    """
+    Percentiles of latencies where each value stands for C{weight} replies.
+    """
+    if not latencies:
+        return [float("nan")] * len(qs)
+    pairs = sorted(zip(latencies, weights, strict=True))
+    total = sum(weights)
+    out = []
+    for q in qs:
+        rank = q * total
+        seen = 0
+        for value, weight in pairs:
+            seen += weight
+            if seen >= rank:
+                out.append(value)
+                break
+    return out
+
+
+def measure_traffic(
+    ctx: Any,
+    port: int,
+    pid: int,
+    connections: int,
+    depth: int,
+    settings: Settings,
+    load_cpu: int | None,
+) -> dict[str, Any]:
+    """
+    Run one traffic scenario against the server and return its figures.
+    """
+    procs = max(1, min(settings.load_processes, connections))
+    ready = ctx.Barrier(procs)
+    results = ctx.Queue()
+    workers = []
+    for i in range(procs):
+        share = connections // procs + (1 if i < connections % procs else 0)
+        args = (_servers.HOST, port, share, depth, settings.warmup, settings.duration)
+        workers.append(
+            ctx.Process(
+                target=_load.run_traffic,
+                args=(*args, pid if i == 0 else None, load_cpu, ready, results),
+            )
+        )
+    for w in workers:
+        w.start()
+    try:
+        parts = [results.get(timeout=60 + settings.warmup + settings.duration) for _ in workers]
+    finally:
+        for w in workers:
+            w.join(10)
+            if w.is_alive():
+                w.kill()
+                w.join()
+    errors = [p["error"] for p in parts if p["error"]]
+    if errors:
+        return {"error": "; ".join(errors)}
+    replies = sum(p["replies"] for p in parts)
+    seconds = max(p["seconds"] for p in parts)
+    ticks = next(p["cpu_ticks"] for p in parts if p["cpu_ticks"] is not None)
+    latencies = [x for p in parts for x in p["latencies"]]
+    weights = [x for p in parts for x in p["weights"]]
+    p50, p99 = weighted_percentiles(latencies, weights, (0.50, 0.99))
+    cpu_seconds = ticks / TICKS
+    return {
+        "connections": connections,
+        "in_flight": depth,
+        "replies": replies,
+        "seconds": round(seconds, 3),
+        "replies_per_s": round(replies / seconds),
+        "p50_us": round(p50 * 1e6, 1),
+        "p99_us": round(p99 * 1e6, 1),
+        "server_cpu_s": round(cpu_seconds, 3),
+        "server_cpu_share": round(cpu_seconds / seconds, 3),
+        "cpu_us_per_reply": round(cpu_seconds * 1e6 / replies, 3) if replies else None,
+    }
+
+
+def measure_idle(
+    ctx: Any, port: int, pid: int, settings: Settings, load_cpu: int | None
+) -> dict[str, Any]:
+    """
+    Hold many idle connections, read the server's RSS, then send one line on each.
+    """
+    timeout = 60.0
+    here, there = ctx.Pipe()
+    rss_before = _load.rss_kib(pid)
+    worker = ctx.Process(
+        target=_load.run_idle,
+        args=(_servers.HOST, port, settings.idle_connections, load_cpu, there, timeout),
+    )
+    worker.start()
+    out: dict[str, Any] = {"connections": settings.idle_connections, "rss_before_kib": rss_before}
+    try:
+        if not here.poll(timeout + 5):
+            return {**out, "error": "no answer from the load process"}
+        msg = here.recv()
+        if msg[0] == "error":
+            return {**out, "error": msg[1]}
+        out["connect_s"] = round(msg[1], 2)
+        time.sleep(0.5)  # let the server settle
+        out["rss_connected_kib"] = _load.rss_kib(pid)
+        here.send("go")
+        if not here.poll(timeout + 5):
+            return {**out, "error": "no answer from the load process"}
+        msg = here.recv()
+        if msg[0] == "error":
+            return {**out, "error": msg[1]}
+        out["answered"] = msg[1]
+        out["round_s"] = round(msg[2], 3)
+        out["rss_after_kib"] = _load.rss_kib(pid)
+        out["kb_per_conn"] = round(
+            (out["rss_connected_kib"] - rss_before) * 1.024 / settings.idle_connections, 2
+        )
+        here.send("close")
+    finally:
+        worker.join(15)
+        if worker.is_alive():
+            worker.kill()
+            worker.join()
+    return out
+
+
+def bench_server(
+    server: Server, tmp: Path, settings: Settings, cpus: tuple[int | None, int | None]
+) -> dict[str, Any]:
+    """
+    Start one server, run every scenario against it, stop it.
+    """
+    ctx = multiprocessing.get_context("fork")
+    server_cpu, load_cpu = cpus
+    port = _servers.free_port()
+    log_path = tmp / f"{server.name}.log"
+    result: dict[str, Any] = {"label": server.label}
+    with (
+        open(log_path, "wb") as log,
+        _servers.running_server(server.command(port, tmp), server_cpu, log, cwd=tmp) as proc,
+    ):
+        _servers.wait_welcome(port, proc, 20, _load.WELCOME)
+        pid = proc.pid
+        result["pingpong"] = measure_traffic(
+            ctx, port, pid, settings.pingpong_connections, 1, settings, load_cpu
+        )
+        result["pipeline"] = measure_traffic(
+            ctx,
+            port,
+            pid,
+            settings.pipeline_connections,
+            settings.pipeline_depth,
+            settings,
+            load_cpu,
+        )
+        result["idle"] = measure_idle(ctx, port, pid, settings, load_cpu)
+        if proc.poll() is not None:
+            result["error"] = f"the server exited with status {proc.returncode}"
+    return result
+
+
+# -- reporting ---------------------------------------------------------------------------
+
+
+def _get(result: dict[str, Any], scenario: str, key: str) -> float | None:
+    value = result.get(scenario, {}).get(key)
+    return value if isinstance(value, (int, float)) else None
+
+
+def add_ratios(servers: dict[str, dict[str, Any]], base: str = "twistsock") -> None:
+    """
+    Add, for every figure, its ratio to the same figure of C{base} (when C{base} ran).
+    """
+    ref = servers.get(base)
+    if ref is None:
+        return
+    figures = [
+        ("pingpong", "cpu_us_per_reply"),
+        ("pingpong", "replies_per_s"),
+        ("pingpong", "p50_us"),
+        ("pingpong", "p99_us"),
+        ("pipeline", "cpu_us_per_reply"),
+        ("pipeline", "replies_per_s"),
+        ("pipeline", "p50_us"),
+        ("pipeline", "p99_us"),
+        ("idle", "kb_per_conn"),
+    ]
+    for result in servers.values():
+        ratios = {}
+        for scenario, key in figures:
+            mine, theirs = _get(result, scenario, key), _get(ref, scenario, key)
+            if mine is not None and theirs:
+                ratios[f"{scenario}.{key}"] = round(mine / theirs, 2)
+        result["ratio_to_twistsock"] = ratios
+
+
+def _fmt(value: float | None, digits: int = 1) -> str:
+    if value is None:
+        return "n/a"
+    if isinstance(value, int) or abs(value) >= 1000:
+        return f"{value:,.0f}"
+    return f"{value:.{digits}f}"
+
+
+def _ratio(result: dict[str, Any], key: str) -> str:
+    value = result.get("ratio_to_twistsock", {}).get(key)
+    return "n/a" if value is None else f"{value:.2f}×"
+
+
+def markdown(report: dict[str, Any]) -> str:
+    """
+    The results as Markdown: the CPU-per-reply table, then throughput and latency.
+    """
+    servers = report["servers"]
+    idle_n = report["settings"]["idle_connections"]
+    lines = [
+        f"OK-echo benchmark, {_servers.stamp_line(report['machine'])}.",
+        "Server and load pinned to different CPUs"
+        if report["pinned"]
+        else "Server and load not pinned (fewer than two CPUs).",
+        "",
+        "Server CPU per reply (lower is better; × = this server's figure / twistsock's):",
+        "",
+        "| server | ping-pong c=100 µs/reply | × | pipeline 50×16 µs/reply | × "
+        f"| kB per idle conn | × | {idle_n:,} idle: answered |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in servers.values():
+        idle = r.get("idle", {})
+        answered = f"{idle['answered']:,}" if "answered" in idle else idle.get("error", "n/a")[:60]
+        lines.append(
+            f"| {r['label']} | {_fmt(_get(r, 'pingpong', 'cpu_us_per_reply'), 2)} "
+            f"| {_ratio(r, 'pingpong.cpu_us_per_reply')} "
+            f"| {_fmt(_get(r, 'pipeline', 'cpu_us_per_reply'), 2)} "
+            f"| {_ratio(r, 'pipeline.cpu_us_per_reply')} "
+            f"| {_fmt(_get(r, 'idle', 'kb_per_conn'), 2)} | {_ratio(r, 'idle.kb_per_conn')} "
+            f"| {answered} |"
+        )
+    lines += [
+        "",
+        "Throughput and latency (the load is one Python process on one CPU: for the fastest "
+        "servers replies/s is the load's limit, not the server's):",
+        "",
+        "| server | ping-pong replies/s | × | p50 µs | p99 µs | server CPU "
+        "| pipeline replies/s | × | p50 µs | p99 µs | server CPU |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in servers.values():
+        row = [r["label"]]
+        for scenario in ("pingpong", "pipeline"):
+            share = _get(r, scenario, "server_cpu_share")
+            row += [
+                _fmt(_get(r, scenario, "replies_per_s")),
+                _ratio(r, f"{scenario}.replies_per_s"),
+                _fmt(_get(r, scenario, "p50_us")),
+                _fmt(_get(r, scenario, "p99_us")),
+                "n/a" if share is None else f"{share:.0%}",
+            ]
+        lines.append("| " + " | ".join(row) + " |")
+    errors = [
+        f"- {r['label']}, {scenario}: {r[scenario]['error']}"
+        for r in servers.values()
+        for scenario in ("pingpong", "pipeline", "idle")
+        if isinstance(r.get(scenario), dict) and "error" in r[scenario]
+    ]
+    errors += [f"- {r['label']}: {r['error']}" for r in servers.values() if "error" in r]
+    errors += [f"- {name}: skipped, {why}" for name, why in report["skipped"].items()]
+    if errors:
+        lines += ["", "Errors and skipped servers:", "", *errors]
+    return "\n".join(lines) + "\n"
+
+
+def chart(report: dict[str, Any], path: Path) -> None:
+    """
+    Bar charts of CPU per reply (both scenarios) and memory per idle connection.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    servers = report["servers"]
+    names = list(servers)
+    panels = [
+        ("pingpong", "cpu_us_per_reply", "ping-pong c=100: server µs per reply"),
+        ("pipeline", "cpu_us_per_reply", "pipeline 50×16: server µs per reply"),
+        ("idle", "kb_per_conn", "kB of server RSS per idle connection"),
+    ]
+    fig, axes = plt.subplots(1, 3, figsize=(15, 0.45 * len(names) + 2.2))
+    for ax, (scenario, key, title) in zip(axes, panels, strict=True):
+        values = [_get(servers[n], scenario, key) or 0.0 for n in names]
+        colors = ["tab:orange" if n == "twistsock" else "tab:blue" for n in names]
+        bars = ax.barh(names, values, color=colors)
+        ax.bar_label(bars, labels=[f"{v:.2f}" if v else "n/a" for v in values], padding=2)
+        ax.set_title(title, fontsize=10)
+        ax.invert_yaxis()
+        ax.set_xlim(0, max(values + [1e-9]) * 1.25)
+        ax.tick_params(axis="y", labelsize=9)
+    fig.suptitle(
+        f"OK-echo servers, lower is better ({_servers.stamp_line(report['machine'])})",
+        fontsize=10,
+    )
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """
+    Run the benchmark; return the exit status (1 when a server failed a scenario).
+    """
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[1])
+    parser.add_argument("--quick", action="store_true", help="a short smoke run")
+    parser.add_argument(
+        "--servers",
+        default=",".join(s.name for s in SERVERS),
+        help="comma-separated subset of: %(default)s",
+    )
+    parser.add_argument("--duration", type=float, help="measured seconds per scenario")
+    parser.add_argument("--load-processes", type=int, default=1, help="load processes")
+    parser.add_argument("--output", type=Path, help="directory for echo.json/.md/.png")
+    args = parser.parse_args(argv)
+    settings = QUICK if args.quick else FULL
+    if args.duration:
+        settings = Settings(**{**settings.__dict__, "duration": args.duration})
+    if args.load_processes != 1:
+        settings = Settings(**{**settings.__dict__, "load_processes": args.load_processes})
+    by_name = {s.name: s for s in SERVERS}
+    chosen = [n.strip() for n in args.servers.split(",") if n.strip()]
+    unknown = [n for n in chosen if n not in by_name]
+    if unknown:
+        parser.error(f"unknown servers: {', '.join(unknown)}")
+    output = args.output or (RESULTS / "tmp" if args.quick else RESULTS)
+    output.mkdir(parents=True, exist_ok=True)
+    _load.raise_nofile_limit(_servers.NOFILE)
+    cpus = _servers.cpu_layout()
+    report: dict[str, Any] = {
+        "machine": _servers.machine_stamp(),
+        "pinned": cpus[0] is not None,
+        "cpus": {"server": cpus[0], "load": cpus[1]},
+        "settings": settings.__dict__,
+        "servers": {},
+        "skipped": {},
+    }
+    failed = False
+    with tempfile.TemporaryDirectory(prefix="twistsock-bench-") as tmpdir:
+        tmp = Path(tmpdir)
+        for name in chosen:
+            server = by_name[name]
+            why = available(server, tmp)
+            if why:
+                print(f"{name}: skipped ({why})", flush=True)
+                report["skipped"][name] = why
+                continue
+            began = time.monotonic()
+            print(f"{name}: running ...", end=" ", flush=True)
+            try:
+                result = bench_server(server, tmp, settings, cpus)
+            except Exception as e:
+                result = {"label": server.label, "error": f"{type(e).__name__}: {e}"}
+            report["servers"][name] = result
+            bad = "error" in result or any(
+                "error" in result.get(s, {}) for s in ("pingpong", "pipeline", "idle")
+            )
+            failed |= bad
+            print(
+                f"{'FAILED' if bad else 'done'} in {time.monotonic() - began:.1f} s "
+                f"(ping-pong {_get(result, 'pingpong', 'cpu_us_per_reply')} µs/reply, "
+                f"pipeline {_get(result, 'pipeline', 'cpu_us_per_reply')} µs/reply, "
+                f"idle {_get(result, 'idle', 'kb_per_conn')} kB/conn)",
+                flush=True,
+            )
+            if bad:
+                log = (tmp / f"{name}.log").read_bytes()[-2000:].decode(errors="replace")
+                print(f"  last server output:\n{log}", flush=True)
+    add_ratios(report["servers"])
+    table = markdown(report)
+    print()
+    print(table)
+    (output / "echo.json").write_text(json.dumps(report, indent=2) + "\n")
+    (output / "echo.md").write_text(table)
+    if report["servers"]:
+        chart(report, output / "echo.png")
+    print(f"wrote {output / 'echo.json'}, echo.md and echo.png")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
