@@ -1,0 +1,349 @@
+"""
+L{HTTPGetProtocol} and L{HTTPGetFactory}: one GET request over one connection, with h11
+doing all the HTTP/1.1 framing.
+
+The protocol only adapts h11 to a transport: C{connectionMade} writes the request,
+C{dataReceived} feeds bytes to h11 and acts on its events, C{connectionLost} feeds the end
+of the stream and finishes or fails.  Limits are enforced here, at the protocol layer, and
+every failure closes the transport and fails the C{response} Deferred with a
+L{twistsock.FetchError}; nothing is ever raised into the reactor.
+
+Decisions about what h11 accepts:
+
+  - C{Transfer-Encoding} together with C{Content-Length} is rejected as a malformed response
+    (curl exit 8).  h11 lets C{Transfer-Encoding} win; RFC 9112 section 6.3 says such a
+    message "ought to be handled as an error" because it is the shape of request smuggling
+    and response splitting, and a one-shot client loses nothing by refusing it.
+  - LF-only line endings and obs-fold continuation lines are accepted (h11 does, and
+    RFC 9112 lets a user agent accept them).
+  - Interim 1xx responses are skipped; their bytes stay in C{raw} and C{head_length}.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import h11
+from OpenSSL import SSL
+from twisted.internet import error
+from twisted.internet.defer import Deferred
+from twisted.internet.interfaces import IAddress, IConnector
+from twisted.internet.protocol import ClientFactory, Protocol
+from twisted.python.failure import Failure
+
+from twistsock._errors import (
+    BodyTooLarge,
+    CertificateError,
+    ConnectionRefused,
+    ConnectionReset,
+    ConnectTimeout,
+    CouldNotConnect,
+    CouldNotResolve,
+    EmptyReply,
+    FetchError,
+    MalformedResponse,
+    PartialBody,
+    TLSHandshakeError,
+)
+from twistsock._request import GetRequest, HeadersInput, build_request, parse_url, validate_headers
+from twistsock._response import Headers, Response
+
+__all__ = [
+    "DEFAULT_MAX_BODY_SIZE",
+    "HTTPGetFactory",
+    "HTTPGetProtocol",
+    "TransferObserver",
+    "connect_error",
+]
+
+DEFAULT_MAX_BODY_SIZE = 64 * 1024 * 1024
+"""
+The default limit on a body, 64 MiB.  The whole body is held in memory (twice: C{body} and
+C{raw}), so the default protects a caller that forgot to think about it; pass a larger
+limit to download larger files.
+"""
+
+_RAW_ALLOWANCE = 64 * 1024
+"""Headers, trailers and chunk framing allowed in C{raw} on top of twice the body limit."""
+
+
+class TransferObserver:
+    """
+    Hooks called as a transfer progresses, for the command line's C{--verbose} output and
+    progress bar.  The default implementation does nothing; override what you need.
+    """
+
+    def request_sent(self, request: GetRequest, data: bytes) -> None:
+        """C{data}, the bytes of C{request}, were written to the connection."""
+
+    def response_head(self, head: bytes, content_length: int | None) -> None:
+        """
+        The status line and headers (C{head}, exactly as received) of a final response
+        arrived; its body is C{content_length} bytes long, or of unknown length if C{None}.
+        """
+
+    def body_received(self, received: int) -> None:
+        """C{received} body bytes in all have arrived so far."""
+
+
+def connect_error(
+    reason: BaseException | None, host: str, port: int, timeout: float
+) -> BaseException:
+    """
+    Translate an exception from connecting (an endpoint or a connector) into the matching
+    L{FetchError}: unresolvable host (6), refused (7), other connect errors (7), timeout
+    (28).  Anything else, a L{FetchError} included, is returned unchanged.
+    """
+    if reason is None:
+        return CouldNotConnect(host, port, "unknown error")
+    if isinstance(reason, error.DNSLookupError):
+        return CouldNotResolve(host)
+    if isinstance(reason, error.ConnectionRefusedError):
+        return ConnectionRefused(host, port)
+    if isinstance(reason, error.TimeoutError):
+        return ConnectTimeout(host, port, timeout)
+    if isinstance(reason, error.ConnectError):
+        return CouldNotConnect(host, port, str(reason))
+    return reason
+
+
+def _tls_error(reason: BaseException | None, host: str) -> FetchError | None:
+    """
+    Classify a TLS failure: an untrusted or mismatched certificate (60) or another
+    handshake failure (35); C{None} if C{reason} is not a TLS failure.
+    """
+    if isinstance(reason, SSL.Error):
+        text = str(reason)
+        if "certificate verify failed" in text:
+            return CertificateError(host, "certificate verify failed (untrusted or expired)")
+        return TLSHandshakeError(host, text)
+    if type(reason).__name__ == "VerificationError":  # service_identity's mismatch
+        return CertificateError(host, f"certificate is not valid for {host}")
+    return None
+
+
+class HTTPGetProtocol(Protocol):
+    """
+    Send one GET request and read one complete response.
+
+    @ivar request: the request to send.
+    @ivar response: fires with the L{Response} once the response is complete, or fails with
+        a L{FetchError}.  Cancelling it aborts the connection.
+    @ivar max_body_size: the largest body accepted, in bytes; a larger one (announced or
+        received) fails with L{BodyTooLarge} at once.
+    """
+
+    # Any transport will do (TCP, TLS, StringTransport); zope interfaces do not type-check.
+    transport: Any = None
+
+    def __init__(
+        self,
+        request: GetRequest,
+        *,
+        max_body_size: int = DEFAULT_MAX_BODY_SIZE,
+        response: Deferred[Response] | None = None,
+        observer: TransferObserver | None = None,
+    ) -> None:
+        """
+        @param response: the Deferred to fire (L{HTTPGetFactory} passes its own); a new one
+            is made when C{None}.
+        @param observer: told about the request, the response head and body progress.
+        """
+        self.request = request
+        self.max_body_size = max_body_size
+        self.response: Deferred[Response] = (
+            response if response is not None else Deferred(self._cancel)
+        )
+        self._observer = observer if observer is not None else TransferObserver()
+        self._event = request.to_h11()  # h11 validates it now, before any connection
+        self._h11 = h11.Connection(our_role=h11.CLIENT)
+        self._raw = bytearray()
+        self._body = bytearray()
+        self._head: h11.Response | None = None
+        self._head_length = 0
+
+    def connectionMade(self) -> None:
+        """Write the whole request at once: the headers and the (empty) end of message."""
+        data = self._h11.send(self._event) + self._h11.send(h11.EndOfMessage())
+        self.transport.write(data)
+        self._observer.request_sent(self.request, data)
+
+    def dataReceived(self, data: bytes) -> None:
+        """Record C{data} in C{raw} and feed it to h11."""
+        if self.response.called:
+            return
+        self._raw += data
+        if len(self._raw) > 2 * self.max_body_size + _RAW_ALLOWANCE:
+            self._fail(BodyTooLarge(self._url, self.max_body_size))
+            return
+        self._h11.receive_data(data)
+        self._process(at_eof=False)
+
+    def connectionLost(self, reason: Failure = error.ConnectionDone) -> None:  # type: ignore[assignment]
+        """
+        Finish a close-delimited body, or fail: TLS errors (35, 60), a reset (56), or a
+        clean close before the end of the response (52, 8 or 18).
+        """
+        if self.response.called:
+            return
+        tls = _tls_error(reason.value, self.request.url.host)
+        if tls is not None:
+            self._fail(tls)
+        elif isinstance(reason.value, error.ConnectionDone):
+            self._h11.receive_data(b"")
+            self._process(at_eof=True)
+        else:
+            self._fail(ConnectionReset(self._url, len(self._raw)))
+
+    @property
+    def _url(self) -> str:
+        return self.request.url.url
+
+    def _process(self, at_eof: bool) -> None:
+        """Handle every event h11 can produce from what it has received so far."""
+        while not self.response.called:
+            try:
+                event = self._h11.next_event()
+            except h11.RemoteProtocolError as e:
+                self._fail(self._protocol_error(str(e), at_eof))
+                return
+            if event is h11.NEED_DATA or event is h11.PAUSED:
+                if at_eof:  # h11 needs more, but nothing more will come
+                    self._fail(self._protocol_error("connection closed", at_eof))
+                return
+            if isinstance(event, h11.InformationalResponse):
+                continue
+            if isinstance(event, h11.Response):
+                self._response_head(event)
+            elif isinstance(event, h11.Data):
+                self._body += event.data
+                if len(self._body) > self.max_body_size:
+                    self._fail(BodyTooLarge(self._url, self.max_body_size))
+                    return
+                self._observer.body_received(len(self._body))
+            elif isinstance(event, h11.EndOfMessage):
+                self._succeed(Headers.from_raw(event.headers.raw_items()))
+            else:  # ConnectionClosed before the end of the message
+                self._fail(self._protocol_error("connection closed", at_eof))
+
+    def _response_head(self, event: h11.Response) -> None:
+        """Check the final response's framing headers and remember where they end."""
+        self._head = event
+        self._head_length = len(self._raw) - len(self._h11.trailing_data[0])
+        names = {name for name, _ in event.headers}
+        if b"transfer-encoding" in names and b"content-length" in names:
+            self._fail(MalformedResponse(self._url, "both Transfer-Encoding and Content-Length"))
+            return
+        length = next((int(v) for n, v in event.headers if n == b"content-length"), None)
+        if length is not None and length > self.max_body_size:
+            self._fail(BodyTooLarge(self._url, self.max_body_size))
+            return
+        self._observer.response_head(bytes(self._raw[: self._head_length]), length)
+
+    def _protocol_error(self, detail: str, at_eof: bool) -> FetchError:
+        """
+        Choose the error for h11's complaint: nothing received (52), a cut after the
+        headers (18), or a malformed or incomplete head (8).
+        """
+        if at_eof and not self._raw:
+            return EmptyReply(self._url)
+        if at_eof and self._head is not None:
+            return PartialBody(self._url, len(self._body))
+        return MalformedResponse(self._url, detail)
+
+    def _succeed(self, trailers: Headers) -> None:
+        """Close the connection and fire C{response} with the complete L{Response}."""
+        head = self._head
+        assert head is not None  # h11 gives EndOfMessage only after Response
+        self.transport.loseConnection()
+        self.response.callback(
+            Response(
+                url=self._url,
+                http_version=head.http_version.decode("ascii"),
+                code=head.status_code,
+                phrase=head.reason.decode("latin-1"),
+                headers=Headers.from_raw(head.headers.raw_items()),
+                body=bytes(self._body),
+                raw=bytes(self._raw),
+                head_length=self._head_length,
+                trailers=trailers,
+            )
+        )
+
+    def _fail(self, reason: FetchError) -> None:
+        """Abort the connection (never wait on a peer) and fail C{response}."""
+        if self.transport is not None:
+            self.transport.abortConnection()
+        if not self.response.called:
+            self.response.errback(reason)
+
+    def _cancel(self, response: Deferred[Response]) -> None:
+        """Cancelling C{response} aborts the connection; the Deferred fails as cancelled."""
+        if self.transport is not None:
+            self.transport.abortConnection()
+
+
+class HTTPGetFactory(ClientFactory):
+    """
+    Build an L{HTTPGetProtocol} for one URL, for use with any client endpoint::
+
+        factory = HTTPGetFactory("http://127.0.0.1:8080/")
+        endpoint.connect(factory).addErrback(...)   # connection failures
+        factory.response.addCallback(...)           # the Response, or a FetchError
+
+    The factory's C{response} is the very Deferred its protocol fires (C{protocol.response
+    is factory.response}).  It also fails if a connector reports C{clientConnectionFailed}
+    (C{reactor.connectTCP}); endpoints report connection failures through C{connect}'s
+    Deferred instead.  Cancelling it aborts the connection.
+
+    @ivar request: the request every protocol built sends.
+    @ivar response: the Deferred of the response.
+    """
+
+    protocol = HTTPGetProtocol  # type: ignore[assignment]
+
+    def __init__(
+        self,
+        url: str | GetRequest,
+        *,
+        headers: HeadersInput | None = None,
+        max_body_size: int = DEFAULT_MAX_BODY_SIZE,
+        observer: TransferObserver | None = None,
+    ) -> None:
+        """
+        @param url: the URL to get (checked now: L{MalformedURL}, L{UnsupportedScheme} or
+            L{InvalidHeader} are raised here, before anything connects), or a prepared
+            L{GetRequest} (then C{headers} is ignored).
+        @param headers: extra request headers.
+        @param max_body_size: see L{HTTPGetProtocol}.
+        """
+        if isinstance(url, str):
+            url = build_request(parse_url(url), validate_headers(headers))
+        self.request = url
+        self.max_body_size = max_body_size
+        self.response: Deferred[Response] = Deferred(self._cancel)
+        self._observer = observer
+        self._protocol: HTTPGetProtocol | None = None
+
+    def buildProtocol(self, addr: IAddress | None) -> HTTPGetProtocol:
+        """Build the protocol, which will fire this factory's C{response}."""
+        self._protocol = HTTPGetProtocol(
+            self.request,
+            max_body_size=self.max_body_size,
+            response=self.response,
+            observer=self._observer,
+        )
+        self._protocol.factory = self
+        return self._protocol
+
+    def clientConnectionFailed(self, connector: IConnector, reason: Failure) -> None:
+        """A connector could not connect: fail C{response} with the matching error."""
+        if not self.response.called:
+            url = self.request.url
+            timeout = getattr(connector, "timeout", 0)
+            self.response.errback(connect_error(reason.value, url.host, url.port, timeout))
+
+    def _cancel(self, response: Deferred[Any]) -> None:
+        """Abort the protocol's connection, if there is one yet."""
+        if self._protocol is not None:
+            self._protocol._cancel(response)

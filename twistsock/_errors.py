@@ -1,0 +1,332 @@
+"""
+Typed failures of the HTTP GET client, each with the exit code curl uses for it.
+
+Every failure of L{twistsock.fetch} (and of L{twistsock.HTTPGetProtocol}) is an instance of
+L{FetchError}.  Each subclass carries the data needed to report it (host, URL, limit, ...)
+as attributes, and a class attribute C{curl_exit_code} so that the command line can follow
+curl's conventions without a table of its own.  C{str(error)} is the one-line message, the
+way curl words it where curl has a wording; the command line prints it as
+C{twistsock: (CODE) MESSAGE}.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+__all__ = [
+    "BodyTooLarge",
+    "CertificateError",
+    "ConnectionRefused",
+    "ConnectionReset",
+    "ConnectTimeout",
+    "CouldNotConnect",
+    "CouldNotResolve",
+    "EmptyReply",
+    "FetchError",
+    "FetchTimeout",
+    "HTTPStatusError",
+    "InvalidHeader",
+    "MalformedResponse",
+    "MalformedURL",
+    "OperationTimeout",
+    "PartialBody",
+    "TLSHandshakeError",
+    "TooManyRedirects",
+    "UnsupportedScheme",
+]
+
+
+class FetchError(Exception):
+    """
+    The common base of every client failure.
+
+    @cvar curl_exit_code: the exit status curl uses for this failure.
+    """
+
+    curl_exit_code: ClassVar[int] = 1
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class UnsupportedScheme(FetchError):
+    """
+    The URL names a scheme other than C{http} or C{https}.
+
+    @ivar url: the URL as given.
+    @ivar scheme: its scheme.
+    """
+
+    curl_exit_code = 1
+
+    def __init__(self, url: str, scheme: str) -> None:
+        super().__init__(f'Protocol "{scheme}" not supported')
+        self.url = url
+        self.scheme = scheme
+
+
+class MalformedURL(FetchError):
+    """
+    The URL cannot be parsed or holds characters that would corrupt the request line
+    (CR, LF, NUL, whitespace), so nothing is sent.
+
+    @ivar url: the URL as given.
+    @ivar reason: what is wrong with it.
+    """
+
+    curl_exit_code = 3
+
+    def __init__(self, url: str, reason: str) -> None:
+        super().__init__(f"URL rejected: {reason}: {url!r}")
+        self.url = url
+        self.reason = reason
+
+
+class InvalidHeader(FetchError):
+    """
+    An extra request header is not a valid C{Name: value} field: a bad name, or CR, LF or
+    NUL in the value (header injection).  Nothing is sent.  curl calls this a bad argument.
+
+    @ivar header: the offending header, as given.
+    @ivar reason: what is wrong with it.
+    """
+
+    curl_exit_code = 43
+
+    def __init__(self, header: str, reason: str) -> None:
+        super().__init__(f"Invalid request header {header!r}: {reason}")
+        self.header = header
+        self.reason = reason
+
+
+class CouldNotResolve(FetchError):
+    """
+    The host name has no address.
+
+    @ivar host: the name that could not be resolved.
+    """
+
+    curl_exit_code = 6
+
+    def __init__(self, host: str) -> None:
+        super().__init__(f"Could not resolve host: {host}")
+        self.host = host
+
+
+class CouldNotConnect(FetchError):
+    """
+    No connection could be made to the resolved addresses (unreachable network or host).
+
+    @ivar host: the host connected to.
+    @ivar port: the port connected to.
+    @ivar reason: the operating system's words for it.
+    """
+
+    curl_exit_code = 7
+
+    def __init__(self, host: str, port: int, reason: str) -> None:
+        super().__init__(f"Failed to connect to {host} port {port}: {reason}")
+        self.host = host
+        self.port = port
+        self.reason = reason
+
+
+class ConnectionRefused(CouldNotConnect):
+    """
+    The peer refused the connection: nothing listens on that port.
+    """
+
+    def __init__(self, host: str, port: int) -> None:
+        super().__init__(host, port, "Connection refused")
+
+
+class FetchTimeout(FetchError):
+    """
+    The common base of the timeouts; the connection is always closed when one fires.
+    """
+
+    curl_exit_code = 28
+
+
+class ConnectTimeout(FetchTimeout):
+    """
+    The TCP connection was not established within C{connect_timeout}.
+
+    @ivar host: the host connected to.
+    @ivar port: the port connected to.
+    @ivar timeout: the limit, in seconds.
+    """
+
+    def __init__(self, host: str, port: int, timeout: float) -> None:
+        super().__init__(f"Failed to connect to {host} port {port}: timed out after {timeout:g} s")
+        self.host = host
+        self.port = port
+        self.timeout = timeout
+
+
+class OperationTimeout(FetchTimeout):
+    """
+    The whole transfer (resolution, connection, request, every byte of every response,
+    redirects included) did not finish within C{timeout}.  This also catches a server that
+    stalls in the middle of a body.
+
+    @ivar url: the URL being fetched when the time ran out.
+    @ivar timeout: the limit, in seconds.
+    """
+
+    def __init__(self, url: str, timeout: float) -> None:
+        super().__init__(f"Operation timed out after {timeout:g} s: {url}")
+        self.url = url
+        self.timeout = timeout
+
+
+class TLSHandshakeError(FetchError):
+    """
+    The TLS handshake failed for a reason other than an untrusted certificate (for example
+    the peer does not speak TLS, or no protocol version or cipher is shared).
+
+    @ivar host: the host connected to.
+    @ivar reason: OpenSSL's words for it.
+    """
+
+    curl_exit_code = 35
+
+    def __init__(self, host: str, reason: str) -> None:
+        super().__init__(f"TLS connect error with {host}: {reason}")
+        self.host = host
+        self.reason = reason
+
+
+class CertificateError(FetchError):
+    """
+    The server's certificate is not trusted, or not valid for the host name.
+
+    @ivar host: the host name the certificate was checked against.
+    @ivar reason: why it was rejected.
+    """
+
+    curl_exit_code = 60
+
+    def __init__(self, host: str, reason: str) -> None:
+        super().__init__(f"SSL certificate problem for {host}: {reason}")
+        self.host = host
+        self.reason = reason
+
+
+class MalformedResponse(FetchError):
+    """
+    The server's reply is not valid HTTP/1.1: a bad status line or header, a bad chunk,
+    headers cut short or over h11's limit, or C{Transfer-Encoding} together with
+    C{Content-Length}.
+
+    @ivar url: the URL fetched.
+    @ivar reason: what is wrong with the reply.
+    """
+
+    curl_exit_code = 8
+
+    def __init__(self, url: str, reason: str) -> None:
+        super().__init__(f"Weird server reply: {reason}")
+        self.url = url
+        self.reason = reason
+
+
+class EmptyReply(FetchError):
+    """
+    The server closed the connection without sending a single byte.
+
+    @ivar url: the URL fetched.
+    """
+
+    curl_exit_code = 52
+
+    def __init__(self, url: str) -> None:
+        super().__init__("Empty reply from server")
+        self.url = url
+
+
+class PartialBody(FetchError):
+    """
+    The server closed the connection cleanly before the end of the body it announced
+    (C{Content-Length} or chunked framing).
+
+    @ivar url: the URL fetched.
+    @ivar received: the number of body bytes received.
+    """
+
+    curl_exit_code = 18
+
+    def __init__(self, url: str, received: int) -> None:
+        super().__init__(f"transfer closed with outstanding read data after {received} bytes")
+        self.url = url
+        self.received = received
+
+
+class ConnectionReset(FetchError):
+    """
+    The connection was reset (or otherwise lost) before the response was complete.
+
+    @ivar url: the URL fetched.
+    @ivar received: the number of bytes (status line and headers included) received.
+    """
+
+    curl_exit_code = 56
+
+    def __init__(self, url: str, received: int) -> None:
+        super().__init__(f"Recv failure: Connection reset by peer after {received} bytes")
+        self.url = url
+        self.received = received
+
+
+class TooManyRedirects(FetchError):
+    """
+    Following redirects would exceed C{max_redirects}.
+
+    @ivar url: the URL of the last redirect response.
+    @ivar limit: the number of redirects allowed.
+    """
+
+    curl_exit_code = 47
+
+    def __init__(self, url: str, limit: int) -> None:
+        super().__init__(f"Maximum ({limit}) redirects followed")
+        self.url = url
+        self.limit = limit
+
+
+class BodyTooLarge(FetchError):
+    """
+    The body (announced by C{Content-Length}, or received) is over C{max_body_size}.  The
+    connection is closed at once instead of reading the rest.
+
+    @ivar url: the URL fetched.
+    @ivar limit: the limit, in bytes.
+    """
+
+    curl_exit_code = 63
+
+    def __init__(self, url: str, limit: int) -> None:
+        super().__init__(f"Maximum file size exceeded: the body is over {limit} bytes")
+        self.url = url
+        self.limit = limit
+
+
+class HTTPStatusError(FetchError):
+    """
+    The response has a status code of 400 or more and the caller asked to treat that as a
+    failure (C{twistsock get --fail}); L{twistsock.fetch} itself never raises it.
+
+    @ivar url: the URL fetched.
+    @ivar code: the status code.
+    """
+
+    curl_exit_code = 22
+
+    def __init__(self, url: str, code: int) -> None:
+        super().__init__(f"The requested URL returned error: {code}")
+        self.url = url
+        self.code = code

@@ -1,0 +1,265 @@
+"""
+L{fetch}: get a URL over HTTP or HTTPS with a deadline, following redirects when asked.
+
+C{fetch} puts the pieces together: L{parse_url} and L{build_request} check the request,
+C{HostnameEndpoint} resolves the name through the reactor and connects over IPv4 or IPv6,
+C{wrapClientTLS} adds TLS for C{https}, and L{HTTPGetFactory} reads the response.  A single
+deadline covers the whole operation, redirects included; when it passes, the connection is
+aborted (not closed politely: the peer may not be reading) and the fetch fails with
+L{OperationTimeout}.  This is the difference from C{treq}'s C{timeout=}, which covers only
+the wait for the headers.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from typing import Any
+from urllib.parse import quote, urljoin
+
+from OpenSSL import SSL
+from twisted.internet.abstract import isIPAddress, isIPv6Address
+from twisted.internet.defer import CancelledError, Deferred, fail
+from twisted.internet.endpoints import HostnameEndpoint, wrapClientTLS
+from twisted.internet.interfaces import IOpenSSLClientConnectionCreator
+from twisted.internet.ssl import CertificateOptions, optionsForClientTLS
+from twisted.protocols.tls import TLSMemoryBIOProtocol
+from twisted.python.failure import Failure
+from zope.interface import implementer  # type: ignore[import-untyped]
+
+from twistsock._client import (
+    DEFAULT_MAX_BODY_SIZE,
+    HTTPGetFactory,
+    TransferObserver,
+    connect_error,
+)
+from twistsock._errors import OperationTimeout, TooManyRedirects
+from twistsock._request import (
+    GetRequest,
+    HeadersInput,
+    ParsedURL,
+    build_request,
+    parse_url,
+    validate_headers,
+)
+from twistsock._response import Response
+
+__all__ = ["REDIRECT_CODES", "fetch", "fetch_with_observer"]
+
+REDIRECT_CODES = frozenset({301, 302, 303, 307, 308})
+"""The status codes whose C{Location} is followed when C{follow_redirects} is true."""
+
+_CREDENTIAL_HEADERS = frozenset({"authorization", "cookie", "proxy-authorization"})
+"""Extra headers not carried over a redirect to another scheme, host or port (as curl)."""
+
+# Printable ASCII except space: kept as is in a Location; the rest is percent-encoded.
+_LOCATION_SAFE = "".join(chr(c) for c in range(0x21, 0x7F))
+
+
+@implementer(IOpenSSLClientConnectionCreator)
+class _UnverifiedTLS:
+    """
+    TLS without certificate or hostname verification (C{tls_verify=False}, C{-k}), still
+    sending SNI for host names so that name-based virtual hosts pick the right certificate.
+    """
+
+    def __init__(self, host: str) -> None:
+        self._context = CertificateOptions().getContext()
+        literal = isIPAddress(host) or isIPv6Address(host)
+        self._sni = None if literal else host.encode("ascii")
+
+    def clientConnectionForTLS(self, tlsProtocol: TLSMemoryBIOProtocol) -> SSL.Connection:
+        """Make the OpenSSL connection for one TLS client connection."""
+        connection = SSL.Connection(self._context, None)
+        connection.set_app_data(tlsProtocol)
+        if self._sni is not None:
+            connection.set_tlsext_host_name(self._sni)
+        return connection
+
+
+def _endpoint(reactor: Any, url: ParsedURL, connect_timeout: float, tls_verify: bool) -> Any:
+    """
+    The client endpoint (an C{IStreamClientEndpoint}) for C{url}: TCP through
+    C{HostnameEndpoint}, wrapped in TLS for C{https}.
+    """
+    endpoint: Any = HostnameEndpoint(reactor, url.host, url.port, timeout=connect_timeout)
+    if url.scheme == "https":
+        creator: Any = optionsForClientTLS(url.host) if tls_verify else _UnverifiedTLS(url.host)
+        endpoint = wrapClientTLS(creator, endpoint)
+    return endpoint
+
+
+def _redirect_target(response: Response, location: str) -> ParsedURL:
+    """Resolve C{Location} against the URL that answered, percent-encoding what must be."""
+    encoded = quote(location.strip(" \t").encode("latin-1"), safe=_LOCATION_SAFE)
+    return parse_url(urljoin(response.url, encoded))
+
+
+def _same_origin(a: ParsedURL, b: ParsedURL) -> bool:
+    return (a.scheme, a.host, a.port) == (b.scheme, b.host, b.port)
+
+
+class _Fetch:
+    """
+    One call of L{fetch}: the hops of its redirect chain, and the URL being fetched (for
+    the timeout message).
+    """
+
+    def __init__(
+        self,
+        reactor: Any,
+        connect_timeout: float,
+        max_body_size: int,
+        tls_verify: bool,
+        observer: TransferObserver | None,
+    ) -> None:
+        self.reactor = reactor
+        self.connect_timeout = connect_timeout
+        self.max_body_size = max_body_size
+        self.tls_verify = tls_verify
+        self.observer = observer
+        self.current = ""
+
+    def get(self, request: GetRequest) -> Deferred[Response]:
+        """Connect and read one response; connection failures become L{FetchError}s."""
+        url = request.url
+        self.current = url.url
+        factory = HTTPGetFactory(request, max_body_size=self.max_body_size, observer=self.observer)
+        endpoint = _endpoint(self.reactor, url, self.connect_timeout, self.tls_verify)
+        connecting: Deferred[object] = endpoint.connect(factory)
+
+        def failed(reason: Failure) -> None:
+            raise connect_error(reason.value, url.host, url.port, self.connect_timeout)
+
+        connecting.addErrback(failed)
+        return connecting.addCallback(lambda _: factory.response)
+
+    async def run(
+        self,
+        url: str,
+        headers: Sequence[tuple[str, str]],
+        follow_redirects: bool,
+        max_redirects: int,
+    ) -> Response:
+        """Get C{url}, then follow redirects as asked; raise a L{FetchError} on failure."""
+        self.current = url
+        first = parse_url(url)
+        request = build_request(first, headers)
+        history: list[Response] = []
+        while True:
+            response = await self.get(request)
+            location = response.headers.get("Location")
+            if not follow_redirects or response.code not in REDIRECT_CODES or location is None:
+                return dataclasses.replace(response, history=tuple(history))
+            if len(history) >= max_redirects:
+                raise TooManyRedirects(response.url, max_redirects)
+            history.append(response)
+            target = _redirect_target(response, location)
+            kept = headers
+            if not _same_origin(first, target):
+                kept = [(n, v) for n, v in headers if n.lower() not in _CREDENTIAL_HEADERS]
+            request = build_request(target, kept)
+
+
+def fetch(
+    url: str,
+    *,
+    reactor: Any = None,
+    timeout: float = 30,
+    connect_timeout: float = 10,
+    headers: HeadersInput | None = None,
+    max_body_size: int = DEFAULT_MAX_BODY_SIZE,
+    follow_redirects: bool = False,
+    max_redirects: int = 10,
+    tls_verify: bool = True,
+) -> Deferred[Response]:
+    """
+    GET C{url} and return a Deferred of the complete L{Response}.
+
+    @param url: an absolute C{http://} or C{https://} URL; IDNA host names and IPv6 literals
+        (C{http://[::1]:8080/}) are accepted.
+    @param reactor: the reactor to use; the global one when C{None}.
+    @param timeout: seconds for the whole operation (resolution, connection, TLS, every byte
+        of every response, redirects included).
+    @param connect_timeout: seconds for each TCP connection attempt.
+    @param headers: extra request headers, a mapping or C{(name, value)} pairs; one named
+        like a default header (C{Host}, C{User-Agent}, C{Accept}, C{Connection}) replaces it.
+    @param max_body_size: the largest body accepted, in bytes (default 64 MiB).
+    @param follow_redirects: follow 301, 302, 303, 307 and 308 responses with a
+        C{Location}, resolved against the current URL.  C{Authorization}, C{Cookie} and
+        C{Proxy-Authorization} are dropped when a redirect leaves the original scheme, host
+        and port.
+    @param max_redirects: how many redirects may be followed.
+    @param tls_verify: check the server's certificate and host name (C{https}); C{False}
+        turns verification off explicitly.
+
+    @return: fires with the L{Response} (its C{history} holds the redirect responses), or
+        fails with a L{twistsock.FetchError} subclass.  Cancelling it aborts the connection.
+    """
+    return fetch_with_observer(
+        url,
+        reactor=reactor,
+        timeout=timeout,
+        connect_timeout=connect_timeout,
+        headers=headers,
+        max_body_size=max_body_size,
+        follow_redirects=follow_redirects,
+        max_redirects=max_redirects,
+        tls_verify=tls_verify,
+        observer=None,
+    )
+
+
+def fetch_with_observer(
+    url: str,
+    *,
+    reactor: Any,
+    timeout: float,
+    connect_timeout: float,
+    headers: HeadersInput | None,
+    max_body_size: int,
+    follow_redirects: bool,
+    max_redirects: int,
+    tls_verify: bool,
+    observer: TransferObserver | None,
+) -> Deferred[Response]:
+    """
+    L{fetch}, with a L{TransferObserver} told about each request and response as it goes
+    (the command line's C{--verbose} and progress bar).
+    """
+    if reactor is None:
+        from twisted.internet import reactor
+    job = _Fetch(reactor, connect_timeout, max_body_size, tls_verify, observer)
+    why: list[str] = []
+
+    def cancel(result: Deferred[Response]) -> None:
+        why.append("cancelled")
+        attempt.cancel()
+
+    def expire() -> None:
+        why.append("timeout")
+        attempt.cancel()
+
+    def finish(outcome: Response | Failure) -> None:
+        if deadline.active():
+            deadline.cancel()
+        if result.called:
+            return
+        if why == ["timeout"]:
+            result.errback(OperationTimeout(job.current, timeout))
+        elif why:
+            result.errback(CancelledError())
+        elif isinstance(outcome, Failure):
+            result.errback(outcome)
+        else:
+            result.callback(outcome)
+
+    result: Deferred[Response] = Deferred(cancel)
+    try:
+        extra = validate_headers(headers)
+    except Exception:
+        return fail()
+    deadline = reactor.callLater(timeout, expire)
+    attempt = Deferred.fromCoroutine(job.run(url, extra, follow_redirects, max_redirects))
+    attempt.addBoth(finish)
+    return result

@@ -1,0 +1,243 @@
+"""
+The GET request, sans-IO: URL parsing, header validation and the bytes to send.
+
+Nothing here touches a transport or a reactor.  Everything that could corrupt the request
+(CR, LF or NUL in the URL or a header, a header name that is not a token) is refused here,
+before a connection is even attempted, so there is no way to inject a header or a second
+request.  The bytes themselves are serialised by h11, the same state machine that later
+parses the response.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from ipaddress import IPv6Address, ip_address
+from urllib.parse import SplitResult, quote, urlsplit
+
+import h11
+import idna
+
+from twistsock._errors import InvalidHeader, MalformedURL, UnsupportedScheme
+from twistsock._version import __version__
+
+__all__ = [
+    "DEFAULT_PORTS",
+    "GetRequest",
+    "HeadersInput",
+    "ParsedURL",
+    "build_request",
+    "parse_header_line",
+    "parse_url",
+    "validate_headers",
+]
+
+DEFAULT_PORTS = {"http": 80, "https": 443}
+"""The schemes twistsock speaks, and the port each uses when the URL names none."""
+
+HeadersInput = Mapping[str, str] | Iterable[tuple[str, str]]
+"""Extra request headers: a mapping, or C{(name, value)} pairs (which allow repeats)."""
+
+# RFC 9110 5.6.2: token = 1*tchar
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+\Z")
+# Control characters (CR, LF and NUL among them), space and DEL are never valid in a URL.
+_URL_FORBIDDEN = re.compile(r"[\x00-\x20\x7f]")
+# CR, LF and NUL end or corrupt a header line; other controls except TAB are invalid too.
+_VALUE_FORBIDDEN = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+# What may appear unescaped in a request target (RFC 3986 unreserved, sub-delims, ":@/?%").
+_TARGET_SAFE = "/?:@!$&'()*+,;=-._~%[]"
+
+
+@dataclass(frozen=True)
+class ParsedURL:
+    """
+    An absolute C{http} or C{https} URL, checked and split into what the connection and
+    the request line need.
+
+    @ivar url: the URL as given (fragment included).
+    @ivar scheme: C{"http"} or C{"https"}.
+    @ivar host: the host in ASCII (IDNA-encoded, lower case), without brackets for IPv6.
+    @ivar port: the port, the scheme's default when the URL names none.
+    @ivar target: the request target: path (C{"/"} when empty) and query, no fragment,
+        non-ASCII characters percent-encoded.
+    """
+
+    url: str
+    scheme: str
+    host: str
+    port: int
+    target: str
+
+    @property
+    def is_ipv6(self) -> bool:
+        """Whether the host is an IPv6 literal (written in brackets in URLs and C{Host})."""
+        return ":" in self.host
+
+    @property
+    def authority(self) -> str:
+        """
+        The C{Host} header value: the host (bracketed if IPv6) with the port appended
+        only when it is not the scheme's default, the way browsers and curl send it.
+        """
+        host = f"[{self.host}]" if self.is_ipv6 else self.host
+        if self.port == DEFAULT_PORTS[self.scheme]:
+            return host
+        return f"{host}:{self.port}"
+
+
+def _ascii_host(url: str, parts: SplitResult) -> str:
+    """
+    Return the URL's host as ASCII: IP literals checked and normalised, names IDNA-encoded
+    (UTS 46 mapping, so C{"BÜCHER.example"} becomes C{"xn--bcher-kva.example"}).
+    """
+    host = parts.hostname
+    if not host:
+        raise MalformedURL(url, "no host")
+    if "[" in parts.netloc:
+        try:
+            return str(IPv6Address(host.split("%", 1)[0]))
+        except ValueError:
+            raise MalformedURL(url, f"bad IPv6 address {host!r}") from None
+    try:
+        return str(ip_address(host))
+    except ValueError:
+        pass
+    if host.isascii():
+        labels = host.rstrip(".").split(".")
+        if all(_TOKEN.match(label) for label in labels):
+            return host
+        raise MalformedURL(url, f"bad host name {host!r}")
+    try:
+        return idna.encode(host, uts46=True).decode("ascii")
+    except idna.IDNAError as e:
+        raise MalformedURL(url, f"bad international host name {host!r} ({e})") from None
+
+
+def parse_url(url: str) -> ParsedURL:
+    """
+    Parse and check an absolute URL.
+
+    @raise MalformedURL: (curl exit 3) for control characters or spaces, no host, a bad
+        port, or user credentials in the URL (not supported: they would be sent in clear).
+    @raise UnsupportedScheme: (curl exit 1) for schemes other than C{http} and C{https}.
+    """
+    if _URL_FORBIDDEN.search(url):
+        raise MalformedURL(url, "control character or space in URL")
+    if "://" not in url:
+        raise MalformedURL(url, "no scheme (expected http:// or https://)")
+    try:
+        parts = urlsplit(url)
+    except ValueError as e:
+        raise MalformedURL(url, str(e)) from None
+    scheme = parts.scheme.lower()
+    if scheme not in DEFAULT_PORTS:
+        raise UnsupportedScheme(url, parts.scheme)
+    if parts.username is not None or parts.password is not None:
+        raise MalformedURL(url, "credentials in URLs are not supported")
+    host = _ascii_host(url, parts)
+    try:
+        port = parts.port
+    except ValueError:
+        raise MalformedURL(url, "bad port") from None
+    if port == 0:
+        raise MalformedURL(url, "bad port")
+    target = quote(parts.path or "/", safe=_TARGET_SAFE)
+    if parts.query:
+        target += "?" + quote(parts.query, safe=_TARGET_SAFE)
+    return ParsedURL(
+        url=url,
+        scheme=scheme,
+        host=host,
+        port=port if port is not None else DEFAULT_PORTS[scheme],
+        target=target,
+    )
+
+
+def parse_header_line(line: str) -> tuple[str, str]:
+    """
+    Split a command-line header, C{"Name: value"}, into a checked C{(name, value)} pair.
+
+    @raise InvalidHeader: when there is no colon, or the name or value is invalid.
+    """
+    name, colon, value = line.partition(":")
+    if not colon:
+        raise InvalidHeader(line, "expected 'Name: value'")
+    return _checked_header(name, value.strip(" \t"), line)
+
+
+def _checked_header(name: str, value: str, shown: str) -> tuple[str, str]:
+    """Return C{(name, value)}, or raise L{InvalidHeader} naming C{shown}."""
+    if not _TOKEN.match(name):
+        raise InvalidHeader(shown, "the name is not a valid token")
+    if _VALUE_FORBIDDEN.search(value):
+        raise InvalidHeader(shown, "CR, LF, NUL or another control character in the value")
+    return name, value
+
+
+def validate_headers(headers: HeadersInput | None) -> tuple[tuple[str, str], ...]:
+    """
+    Check extra request headers (no CR/LF/NUL, token names) and return them as pairs.
+
+    @raise InvalidHeader: for the first bad header.
+    """
+    if headers is None:
+        return ()
+    pairs = headers.items() if isinstance(headers, Mapping) else headers
+    return tuple(_checked_header(name, value, f"{name}: {value}") for name, value in pairs)
+
+
+@dataclass(frozen=True)
+class GetRequest:
+    """
+    One GET request: where it goes and the exact header fields it carries, in order.
+
+    @ivar url: the parsed URL.
+    @ivar headers: C{(name, value)} pairs, C{Host} first.
+    """
+
+    url: ParsedURL
+    headers: tuple[tuple[str, str], ...]
+
+    def to_h11(self) -> h11.Request:
+        """The request as an h11 event, to be sent through the connection's h11 state."""
+        return h11.Request(
+            method="GET",
+            target=self.url.target.encode("ascii"),
+            headers=[
+                (name.encode("ascii"), value.encode("utf-8")) for name, value in self.headers
+            ],
+        )
+
+    def to_bytes(self) -> bytes:
+        """
+        The request exactly as L{twistsock.HTTPGetProtocol} writes it (h11 serialises both):
+        C{GET <target> HTTP/1.1}, the header lines, and the blank line.
+        """
+        connection = h11.Connection(our_role=h11.CLIENT)
+        return connection.send(self.to_h11()) + connection.send(h11.EndOfMessage())
+
+
+def build_request(url: ParsedURL, extra_headers: Iterable[tuple[str, str]] = ()) -> GetRequest:
+    """
+    Build the request for C{url}: C{Host}, C{User-Agent: twistsock/<version>},
+    C{Accept: */*} and C{Connection: close}, then the extra headers.
+
+    An extra header named like one of those (case-insensitively) replaces it where it
+    stands, as curl's C{-H} does; others are appended in order (repeats allowed).
+    Headers are assumed checked (L{validate_headers} or L{parse_header_line}).
+    """
+    headers: list[tuple[str, str]] = [
+        ("Host", url.authority),
+        ("User-Agent", f"twistsock/{__version__}"),
+        ("Accept", "*/*"),
+        ("Connection", "close"),
+    ]
+    defaults = {name.lower(): index for index, (name, _) in enumerate(headers)}
+    for name, value in extra_headers:
+        index = defaults.pop(name.lower(), None)
+        if index is None:
+            headers.append((name, value))
+        else:
+            headers[index] = (name, value)
+    return GetRequest(url=url, headers=tuple(headers))
