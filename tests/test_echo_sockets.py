@@ -1,0 +1,275 @@
+"""
+The OK-echo server over real sockets on 127.0.0.1 (and a UNIX socket), in this process.
+
+The server runs on the test's reactor; clients are plain blocking sockets in threads, the
+way the tutorial's clients are written, so the server sees ordinary kernel sockets.
+"""
+
+from __future__ import annotations
+
+import socket
+import ssl
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Generator
+from pathlib import Path
+from typing import Any
+
+from twisted.internet import reactor as _reactor
+from twisted.internet.defer import Deferred, inlineCallbacks
+from twisted.internet.endpoints import serverFromString
+from twisted.internet.interfaces import IListeningPort, IReactorCore
+from twisted.internet.task import deferLater
+from twisted.internet.threads import deferToThread
+from twisted.trial.unittest import TestCase
+
+from tests._certificates import makeSelfSigned
+from twistsock import OKEchoFactory, OKEchoProtocol
+
+WELCOME = b"Welcome to the server. Type something and hit enter\n"
+reactor: Any = _reactor
+
+#: A client that never reads must not make the server buffer more than this.
+BUFFER_BOUND = 1024 * 1024
+LINE = b"x" * 31 + b"\n"  # 32-byte lines
+SEND_TOTAL = 64 * 1024 * 1024
+
+
+def recvExactly(sock: socket.socket, count: int) -> bytes:
+    """
+    Read exactly C{count} bytes (or until EOF) from a blocking socket.
+    """
+    data = bytearray()
+    while len(data) < count:
+        chunk = sock.recv(count - len(data))
+        if not chunk:
+            break
+        data += chunk
+    return bytes(data)
+
+
+def recvAll(sock: socket.socket) -> bytes:
+    """
+    Read until the server closes the connection.
+    """
+    data = bytearray()
+    while chunk := sock.recv(1 << 16):
+        data += chunk
+    return bytes(data)
+
+
+def serverBuffered(protocol: OKEchoProtocol) -> int:
+    """
+    Bytes the server holds for one client in user space: the TCP transport's write buffer
+    (under the TLS layer, if any) plus the framer's partial line.
+    """
+    transport: Any = protocol.transport
+    inner = getattr(transport, "transport", None)
+    tcp = inner if inner is not None and hasattr(inner, "dataBuffer") else transport
+    buffered = tcp._tempDataLen + len(tcp.dataBuffer) - tcp.offset
+    buffered += len(getattr(transport, "_appSendBuffer", []) or [])
+    framer = protocol._framer
+    return int(buffered + (framer.buffered if framer is not None else 0))
+
+
+class RealSocketTests(TestCase):
+    """
+    Conversations, half-close and backpressure over TCP, TLS and UNIX sockets.
+    """
+
+    timeout = 120
+
+    def setUp(self) -> None:
+        self.factory = OKEchoFactory(reactor=reactor)
+        self.directory = Path(tempfile.mkdtemp())
+
+    @inlineCallbacks
+    def listen(self, description: str) -> Generator[Deferred[Any], Any, IListeningPort]:
+        port: IListeningPort = yield serverFromString(reactor, description).listen(self.factory)
+        self.addCleanup(self.closeAll, port)
+        return port
+
+    @inlineCallbacks
+    def closeAll(self, port: IListeningPort) -> Generator[Deferred[Any], Any, None]:
+        yield port.stopListening()
+        yield self.factory.shutdown(1.0)
+
+    def tcpClient(self, port: IListeningPort) -> socket.socket:
+        address = port.getHost()
+        sock = socket.create_connection((address.host, address.port), timeout=60)  # type: ignore[attr-defined]
+        self.addCleanup(sock.close)
+        return sock
+
+    def tlsClient(self, port: IListeningPort) -> socket.socket:
+        context = ssl.create_default_context(cafile=str(self.directory / "cert.pem"))
+        return context.wrap_socket(self.tcpClient(port), server_hostname="localhost")
+
+    @inlineCallbacks
+    def test_conversation(self) -> Generator[Deferred[Any], Any, None]:
+        """
+        A real client gets the welcome and one reply per line, with its own terminators.
+        """
+        port = yield self.listen("tcp:0:interface=127.0.0.1")
+        sock = self.tcpClient(port)
+
+        def talk() -> bytes:
+            sock.sendall(b"hi\r\nasd\n")
+            return recvExactly(sock, len(WELCOME) + len(b"OK...hi\r\nOK...asd\n"))
+
+        received = yield deferToThread(talk)
+        self.assertEqual(received, WELCOME + b"OK...hi\r\nOK...asd\n")
+
+    @inlineCallbacks
+    def test_unixSocket(self) -> Generator[Deferred[Any], Any, None]:
+        """
+        The factory serves a UNIX socket endpoint just the same.
+        """
+        path = self.directory / "echo.sock"
+        yield self.listen(f"unix:{path}")
+        sock = socket.socket(socket.AF_UNIX)
+        self.addCleanup(sock.close)
+        sock.settimeout(60)
+
+        def talk() -> bytes:
+            sock.connect(str(path))
+            sock.sendall(b"over unix\n")
+            return recvExactly(sock, len(WELCOME) + len(b"OK...over unix\n"))
+
+        self.assertEqual((yield deferToThread(talk)), WELCOME + b"OK...over unix\n")
+
+    @inlineCallbacks
+    def test_halfClose(self) -> Generator[Deferred[Any], Any, None]:
+        """
+        A client that sends 200,000 lines and shuts down its write side receives every
+        reply, then the server closes.
+        """
+        port = yield self.listen("tcp:0:interface=127.0.0.1")
+        sock = self.tcpClient(port)
+        count = 200_000
+        payload = b"line\n" * count
+        received: list[bytes] = []
+
+        def reader() -> None:
+            received.append(recvAll(sock))
+
+        def writer() -> None:
+            sock.sendall(payload)
+            sock.shutdown(socket.SHUT_WR)
+
+        reading = deferToThread(reader)
+        yield deferToThread(writer)
+        yield reading
+        self.assertEqual(received[0], WELCOME + b"OK...line\n" * count)
+
+    @inlineCallbacks
+    def checkBackpressure(
+        self, port: IListeningPort, connect: Callable[[IListeningPort], socket.socket]
+    ) -> Generator[Deferred[Any], Any, None]:
+        """
+        Send 64 MiB of lines without reading; check the server stops reading and keeps
+        its buffers bounded; then read everything and check every reply arrived.
+        """
+        sock = yield deferToThread(connect, port)
+        block = LINE * (65536 // len(LINE))
+        blocks = SEND_TOTAL // len(block)
+        progress = [0]
+        stop = threading.Event()
+
+        def writer() -> None:
+            for _ in range(blocks):
+                if stop.is_set():
+                    return
+                sock.sendall(block)
+                progress[0] += len(block)
+
+        writing = deferToThread(writer)
+        self.addCleanup(stop.set)
+        while not self.factory._clients:
+            yield deferLater(reactor, 0.01, lambda: None)
+        (server,) = self.factory._clients
+        peak = 0
+        still = 0
+        last = -1
+        # Wait until the writer is stuck: the server has stopped reading.
+        while still < 25 and progress[0] < SEND_TOTAL:
+            yield deferLater(reactor, 0.02, lambda: None)
+            peak = max(peak, serverBuffered(server))
+            still = still + 1 if progress[0] == last else 0
+            last = progress[0]
+        self.assertLess(progress[0], SEND_TOTAL, "the server never pushed back")
+        self.assertTrue(server._paused, "the server kept reading from a client that does not")
+        lines = blocks * len(block) // len(LINE)
+        expected = len(WELCOME) + lines * (5 + len(LINE))
+        result: list[bytes] = []
+
+        def reader() -> None:
+            result.append(recvExactly(sock, expected))
+
+        reading = deferToThread(reader)
+        while not reading.called:
+            peak = max(peak, serverBuffered(server))
+            yield deferLater(reactor, 0.01, lambda: None)
+        yield writing
+        yield reading
+        self.assertLessEqual(peak, BUFFER_BOUND)
+        data = result[0]
+        self.assertEqual(len(data), expected)
+        # Compared as a flag: a diff of 70 MB would bury the failure.
+        self.assertTrue(data == WELCOME + (b"OK..." + LINE) * lines, "replies differ")
+
+    def test_backpressureTCP(self) -> Deferred[None]:
+        """
+        Over TCP a client that sends without reading cannot grow the server's buffers.
+        """
+        listening = self.listen("tcp:0:interface=127.0.0.1")
+        return listening.addCallback(self.checkBackpressure, self.tcpClient)
+
+    def test_backpressureTLS(self) -> Deferred[None]:
+        """
+        Over TLS the same holds, and the handshake completes although the server has a
+        welcome line to send (no deadlock between the greeting and flow control).
+        """
+        key, cert = makeSelfSigned(self.directory)
+        listening = self.listen(
+            f"ssl:0:interface=127.0.0.1:privateKey={key}:certKey={cert}"
+        )
+        return listening.addCallback(self.checkBackpressure, self.tlsClient)
+
+    @inlineCallbacks
+    def test_tlsConversation(self) -> Generator[Deferred[Any], Any, None]:
+        """
+        A TLS client gets the welcome and its replies.
+        """
+        key, cert = makeSelfSigned(self.directory)
+        port = yield self.listen(f"ssl:0:interface=127.0.0.1:privateKey={key}:certKey={cert}")
+
+        def talk() -> bytes:
+            sock = self.tlsClient(port)
+            sock.sendall(b"secret\r\n")
+            return recvExactly(sock, len(WELCOME) + len(b"OK...secret\r\n"))
+
+        self.assertEqual((yield deferToThread(talk)), WELCOME + b"OK...secret\r\n")
+
+    @inlineCallbacks
+    def test_peerThatNeverReadsIsAborted(self) -> Generator[Deferred[Any], Any, None]:
+        """
+        After an error, a client that never reads its replies is aborted once the close
+        timeout passes, instead of holding the connection forever.
+        """
+        self.factory = OKEchoFactory(max_line_length=64, close_timeout=0.5, reactor=reactor)
+        port = yield self.listen("tcp:0:interface=127.0.0.1")
+        sock = self.tcpClient(port)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        # Fill the server's send path with replies the client does not read, then break
+        # the line limit so that the server wants to close.
+        yield deferToThread(sock.sendall, b"y" * 60 + b"\n")
+        while not self.factory._clients:
+            yield deferLater(reactor, 0.01, lambda: None)
+        (server,) = self.factory._clients
+        started = time.monotonic()
+        yield deferToThread(sock.sendall, b"z" * 100)
+        while self.factory._clients and time.monotonic() - started < 10:
+            yield deferLater(reactor, 0.05, lambda: None)
+        self.assertEqual(self.factory.connections, 0)
+        self.assertEqual(server._reason, "line too long (max 64 bytes)")
