@@ -170,7 +170,7 @@ class HTTPGetProtocol(Protocol):
 
     def dataReceived(self, data: bytes) -> None:
         """Record C{data} in C{raw} and feed it to h11."""
-        if self.response.called:
+        if self.response.called or not data:  # to h11, b"" would mean end of stream
             return
         self._raw += data
         if len(self._raw) > 2 * self.max_body_size + _RAW_ALLOWANCE:

@@ -41,6 +41,8 @@ HeadersInput = Mapping[str, str] | Iterable[tuple[str, str]]
 
 # RFC 9110 5.6.2: token = 1*tchar
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+\Z")
+# A DNS label as resolvers accept it (underscores occur in real names).
+_LABEL = re.compile(r"[A-Za-z0-9_-]+\Z")
 # Control characters (CR, LF and NUL among them), space and DEL are never valid in a URL.
 _URL_FORBIDDEN = re.compile(r"[\x00-\x20\x7f]")
 # CR, LF and NUL end or corrupt a header line; other controls except TAB are invalid too.
@@ -105,7 +107,7 @@ def _ascii_host(url: str, parts: SplitResult) -> str:
         pass
     if host.isascii():
         labels = host.rstrip(".").split(".")
-        if all(_TOKEN.match(label) for label in labels):
+        if all(_LABEL.match(label) for label in labels):
             return host
         raise MalformedURL(url, f"bad host name {host!r}")
     try:

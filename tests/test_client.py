@@ -1,0 +1,415 @@
+"""
+Tests for L{twistsock.HTTPGetProtocol} and L{twistsock.HTTPGetFactory}, in memory.
+
+Every canned response is also delivered split at every byte boundary and in arbitrary
+pieces (hypothesis): TCP is a byte stream, so the result must not depend on the splits.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from OpenSSL import SSL
+from twisted.internet import error
+from twisted.internet.defer import CancelledError
+from twisted.internet.testing import StringTransport
+from twisted.python.failure import Failure
+from twisted.trial.unittest import SynchronousTestCase
+
+from twistsock import (
+    BodyTooLarge,
+    CertificateError,
+    ConnectionRefused,
+    ConnectionReset,
+    ConnectTimeout,
+    CouldNotConnect,
+    CouldNotResolve,
+    EmptyReply,
+    FetchError,
+    HTTPGetFactory,
+    HTTPGetProtocol,
+    MalformedResponse,
+    PartialBody,
+    Response,
+    TLSHandshakeError,
+)
+from twistsock._client import connect_error
+from twistsock._request import build_request, parse_url
+
+URL = "http://example.com/path"
+REQUEST = build_request(parse_url(URL))
+CLEAN = error.ConnectionDone
+RESET = error.ConnectionLost
+
+
+@dataclass
+class Case:
+    """A canned reply, how the connection ends, and what it must give."""
+
+    reply: bytes
+    end: type[Exception] | None  # connectionLost reason after the bytes, if any
+    code: int = 200
+    body: bytes = b""
+    headers: tuple[tuple[str, str], ...] | None = None
+    trailers: tuple[tuple[str, str], ...] = ()
+    head: bytes | None = None
+    error: type[FetchError] | None = None
+    max_body_size: int = 1000
+
+
+SUCCESSES = {
+    "content-length": Case(
+        b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nX-A: 1\r\nx-a: 2\r\n\r\nhello",
+        None,
+        body=b"hello",
+        headers=(("Content-Length", "5"), ("X-A", "1"), ("x-a", "2")),
+    ),
+    "chunked with trailers": Case(
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+        b"5\r\nhello\r\n6;ext=1\r\n world\r\n0\r\nX-Trailer: t\r\n\r\n",
+        None,
+        body=b"hello world",
+        trailers=(("X-Trailer", "t"),),
+    ),
+    "close-delimited": Case(
+        b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nuntil the end",
+        CLEAN,
+        body=b"until the end",
+    ),
+    "HTTP/1.0 close-delimited": Case(
+        b"HTTP/1.0 200 OK\r\n\r\nold", CLEAN, body=b"old", headers=()
+    ),
+    "1xx skipped": Case(
+        b"HTTP/1.1 100 Continue\r\n\r\n"
+        b"HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n"
+        b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
+        None,
+        body=b"ok",
+        headers=(("Content-Length", "2"),),
+        head=b"HTTP/1.1 100 Continue\r\n\r\n"
+        b"HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n"
+        b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n",
+    ),
+    "204 has no body": Case(b"HTTP/1.1 204 No Content\r\n\r\n", None, code=204),
+    "304 has no body": Case(
+        b"HTTP/1.1 304 Not Modified\r\nContent-Length: 100\r\n\r\n", None, code=304
+    ),
+    "redirect returned as is": Case(
+        b"HTTP/1.1 302 Found\r\nLocation: /elsewhere\r\nContent-Length: 0\r\n\r\n",
+        None,
+        code=302,
+        headers=(("Location", "/elsewhere"), ("Content-Length", "0")),
+    ),
+    "LF-only lines and obs-fold accepted": Case(
+        b"HTTP/1.1 200 OK\nX-Folded: a\n b\nContent-Length: 1\n\nz",
+        None,
+        body=b"z",
+        headers=(("X-Folded", "a b"), ("Content-Length", "1")),
+    ),
+    "body exactly at the limit": Case(
+        b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nfull", None, body=b"full", max_body_size=4
+    ),
+}
+
+FAILURES = {
+    "malformed status line": Case(b"HTTP/1.1 2OO OK\r\n\r\n", CLEAN, error=MalformedResponse),
+    "garbage": Case(b"garbage\r\n\r\n", CLEAN, error=MalformedResponse),
+    "malformed header": Case(
+        b"HTTP/1.1 200 OK\r\nBad Header\r\n\r\n", CLEAN, error=MalformedResponse
+    ),
+    "bad chunk size": Case(
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+        CLEAN,
+        error=MalformedResponse,
+    ),
+    "Transfer-Encoding with Content-Length": Case(
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n"
+        b"5\r\nhello\r\n0\r\n\r\n",
+        CLEAN,
+        error=MalformedResponse,
+    ),
+    "head cut short": Case(b"HTTP/1.1 200 OK\r\nContent-Le", CLEAN, error=MalformedResponse),
+    "empty reply": Case(b"", CLEAN, error=EmptyReply),
+    "Content-Length body cut by close": Case(
+        b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nhalf", CLEAN, error=PartialBody
+    ),
+    "chunked body cut by close": Case(
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhel",
+        CLEAN,
+        error=PartialBody,
+    ),
+    "body cut by reset": Case(
+        b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nhalf", RESET, error=ConnectionReset
+    ),
+    "close-delimited body cut by reset": Case(
+        b"HTTP/1.1 200 OK\r\n\r\nhalf", RESET, error=ConnectionReset
+    ),
+    "announced body over the limit": Case(
+        b"HTTP/1.1 200 OK\r\nContent-Length: 11\r\n\r\n",
+        None,
+        error=BodyTooLarge,
+        max_body_size=10,
+    ),
+    "chunked body over the limit": Case(
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n6\r\nabcdef\r\n5\r\nghijk\r\n",
+        None,
+        error=BodyTooLarge,
+        max_body_size=10,
+    ),
+    "close-delimited body over the limit": Case(
+        b"HTTP/1.1 200 OK\r\n\r\n" + b"x" * 11, None, error=BodyTooLarge, max_body_size=10
+    ),
+}
+
+
+def deliver(case: Case, pieces: list[bytes]) -> tuple[HTTPGetProtocol, StringTransport]:
+    """Connect a protocol to a L{StringTransport}, feed it C{pieces}, then end as told."""
+    protocol = HTTPGetProtocol(REQUEST, max_body_size=case.max_body_size)
+    transport = StringTransport()
+    protocol.makeConnection(transport)
+    for piece in pieces:
+        protocol.dataReceived(piece)
+    if case.end is not None:
+        protocol.connectionLost(Failure(case.end()))
+    return protocol, transport
+
+
+def split(data: bytes, cuts: list[int]) -> list[bytes]:
+    """Cut C{data} at the given offsets."""
+    points = [0, *sorted(cuts), len(data)]
+    return [data[a:b] for a, b in zip(points, points[1:], strict=False)]
+
+
+class CannedResponseTests(SynchronousTestCase):
+    """
+    Canned responses give the right L{Response} or L{FetchError}, however they are split.
+    """
+
+    def check(self, name: str, case: Case, pieces: list[bytes]) -> None:
+        """Deliver C{pieces} and check the outcome against C{case}."""
+        protocol, transport = deliver(case, pieces)
+        if case.error is not None:
+            failure = self.failureResultOf(protocol.response, case.error)
+            self.assertEqual(failure.value.url, URL, name)  # type: ignore[union-attr]
+            self.assertTrue(transport.disconnected, f"{name}: transport not aborted")
+            return
+        response: Response = self.successResultOf(protocol.response)
+        self.assertEqual(
+            (response.code, response.body, response.raw, response.url),
+            (case.code, case.body, case.reply, URL),
+            name,
+        )
+        if case.headers is not None:
+            self.assertEqual(tuple(response.headers), case.headers, name)
+        self.assertEqual(tuple(response.trailers), case.trailers, name)
+        if case.head is not None:
+            self.assertEqual(response.head, case.head, name)
+        self.assertTrue(transport.disconnecting, f"{name}: connection not closed")
+        self.assertFalse(transport.disconnected, f"{name}: aborted, not closed")
+
+    def test_whole(self) -> None:
+        """
+        Each canned response delivered in one piece gives the expected outcome.
+        """
+        for name, case in {**SUCCESSES, **FAILURES}.items():
+            self.check(name, case, [case.reply])
+
+    def test_everyByteBoundary(self) -> None:
+        """
+        Each canned response split in two at every byte boundary gives the same outcome.
+        """
+        for name, case in {**SUCCESSES, **FAILURES}.items():
+            for cut in range(len(case.reply) + 1):
+                self.check(f"{name} cut at {cut}", case, split(case.reply, [cut]))
+
+    def test_byteByByte(self) -> None:
+        """
+        Each canned response delivered one byte at a time gives the same outcome.
+        """
+        for name, case in {**SUCCESSES, **FAILURES}.items():
+            pieces = [case.reply[i : i + 1] for i in range(len(case.reply))]
+            self.check(name, case, pieces)
+
+    @settings(max_examples=50, deadline=None)
+    @given(
+        st.sampled_from(sorted({**SUCCESSES, **FAILURES})),
+        st.lists(st.integers(min_value=0, max_value=300), max_size=12),
+    )
+    def test_arbitrarySplits(self, name: str, cuts: list[int]) -> None:
+        """
+        Each canned response cut at arbitrary offsets gives the same outcome.
+        """
+        case = {**SUCCESSES, **FAILURES}[name]
+        cuts = [c for c in cuts if c <= len(case.reply)]
+        self.check(name, case, split(case.reply, cuts))
+
+    def test_headersLookup(self) -> None:
+        """
+        Header lookup ignores case; C{get} gives the first value, C{get_all} all of them.
+        """
+        case = SUCCESSES["content-length"]
+        response = self.successResultOf(deliver(case, [case.reply])[0].response)
+        self.assertEqual(response.headers.get("x-A"), "1")
+        self.assertEqual(response.headers.get_all("X-A"), ("1", "2"))
+        self.assertEqual(response.headers.get_all("missing"), ())
+        self.assertIsNone(response.headers.get("missing"))
+        self.assertIn("CONTENT-LENGTH", response.headers)
+        self.assertEqual(response.http_version, "1.1")
+        self.assertEqual(response.phrase, "OK")
+
+    def test_responseIsImmutable(self) -> None:
+        """
+        A L{Response} cannot be changed after the fact.
+        """
+        case = SUCCESSES["content-length"]
+        response = self.successResultOf(deliver(case, [case.reply])[0].response)
+        with self.assertRaises(AttributeError):
+            response.code = 500  # type: ignore[misc]
+
+    def test_noBytesAfterFailure(self) -> None:
+        """
+        Bytes arriving after a failure are ignored: the Deferred fires once.
+        """
+        case = FAILURES["garbage"]
+        protocol, _ = deliver(case, [case.reply])
+        protocol.dataReceived(b"HTTP/1.1 200 OK\r\n\r\n")
+        protocol.connectionLost(Failure(CLEAN()))
+        self.failureResultOf(protocol.response, MalformedResponse)
+
+
+class ProtocolTests(SynchronousTestCase):
+    """
+    The protocol's request, cancellation and TLS failures.
+    """
+
+    def test_writesRequest(self) -> None:
+        """
+        On connection the protocol writes the whole request, and nothing else.
+        """
+        protocol = HTTPGetProtocol(REQUEST)
+        transport = StringTransport()
+        protocol.makeConnection(transport)
+        self.assertEqual(transport.value(), REQUEST.to_bytes())
+        self.assertTrue(
+            transport.value().startswith(b"GET /path HTTP/1.1\r\nHost: example.com\r\n")
+        )
+
+    def test_cancelAborts(self) -> None:
+        """
+        Cancelling the response Deferred aborts the connection and fails it as cancelled.
+        """
+        protocol = HTTPGetProtocol(REQUEST)
+        transport = StringTransport()
+        protocol.makeConnection(transport)
+        protocol.dataReceived(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nhal")
+        protocol.response.cancel()
+        self.failureResultOf(protocol.response, CancelledError)
+        self.assertTrue(transport.disconnected)
+        protocol.connectionLost(Failure(error.ConnectionAborted()))
+
+    def test_tlsHandshakeFailure(self) -> None:
+        """
+        An OpenSSL error when the connection is lost is a TLS handshake failure (35).
+        """
+        protocol = HTTPGetProtocol(REQUEST)
+        protocol.makeConnection(StringTransport())
+        protocol.connectionLost(Failure(SSL.Error([("SSL routines", "", "wrong version number")])))
+        failure = self.failureResultOf(protocol.response, TLSHandshakeError)
+        self.assertEqual(failure.value.curl_exit_code, 35)  # type: ignore[union-attr]
+        self.assertIn("wrong version number", str(failure.value))
+
+    def test_untrustedCertificate(self) -> None:
+        """
+        A certificate verification failure is an untrusted certificate (60).
+        """
+        protocol = HTTPGetProtocol(REQUEST)
+        protocol.makeConnection(StringTransport())
+        reason = SSL.Error([("SSL routines", "", "certificate verify failed")])
+        protocol.connectionLost(Failure(reason))
+        failure = self.failureResultOf(protocol.response, CertificateError)
+        self.assertEqual(failure.value.host, "example.com")  # type: ignore[union-attr]
+        self.assertEqual(failure.value.curl_exit_code, 60)  # type: ignore[union-attr]
+
+
+class FactoryTests(SynchronousTestCase):
+    """
+    L{HTTPGetFactory} builds protocols that fire the factory's own Deferred.
+    """
+
+    def test_sharedResponse(self) -> None:
+        """
+        The protocol built fires the factory's C{response} with the L{Response}.
+        """
+        factory = HTTPGetFactory(URL, headers={"X-A": "b"})
+        protocol = factory.buildProtocol(None)
+        transport = StringTransport()
+        protocol.makeConnection(transport)
+        self.assertIn(b"\r\nX-A: b\r\n", transport.value())
+        self.assertIs(protocol.response, factory.response)
+        protocol.dataReceived(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+        self.assertEqual(self.successResultOf(factory.response).body, b"ok")
+
+    def test_maxBodySize(self) -> None:
+        """
+        The factory passes its C{max_body_size} to the protocols it builds.
+        """
+        factory = HTTPGetFactory(URL, max_body_size=1)
+        protocol = factory.buildProtocol(None)
+        protocol.makeConnection(StringTransport())
+        protocol.dataReceived(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n")
+        self.failureResultOf(factory.response, BodyTooLarge)
+
+    def test_cancelBeforeConnection(self) -> None:
+        """
+        Cancelling before any connection just fails the Deferred as cancelled.
+        """
+        factory = HTTPGetFactory(URL)
+        factory.response.cancel()
+        self.failureResultOf(factory.response, CancelledError)
+
+    def test_cancelAfterConnection(self) -> None:
+        """
+        Cancelling the factory's Deferred aborts its protocol's connection.
+        """
+        factory = HTTPGetFactory(URL)
+        protocol = factory.buildProtocol(None)
+        transport = StringTransport()
+        protocol.makeConnection(transport)
+        factory.response.cancel()
+        self.failureResultOf(factory.response, CancelledError)
+        self.assertTrue(transport.disconnected)
+
+    def test_clientConnectionFailed(self) -> None:
+        """
+        A connector's failure to connect fails C{response} with the matching error.
+        """
+        factory = HTTPGetFactory("http://127.0.0.1:1/")
+        factory.clientConnectionFailed(None, Failure(error.ConnectionRefusedError()))  # type: ignore[arg-type]
+        failure = self.failureResultOf(factory.response, ConnectionRefused)
+        self.assertEqual(
+            str(failure.value), "Failed to connect to 127.0.0.1 port 1: Connection refused"
+        )
+
+    def test_connectErrors(self) -> None:
+        """
+        Connection errors map to curl's codes: unresolvable 6, refused 7, others 7,
+        timeout 28; anything else passes through.
+        """
+        other = ValueError("x")
+        cases = [
+            (error.DNSLookupError("x"), CouldNotResolve, 6),
+            (error.ConnectionRefusedError(), ConnectionRefused, 7),
+            (error.NoRouteError(), CouldNotConnect, 7),
+            (error.TimeoutError(), ConnectTimeout, 28),
+        ]
+        for exception, kind, code in cases:
+            mapped = connect_error(exception, "h.example", 80, 5)
+            self.assertIsInstance(mapped, kind)
+            self.assertEqual(mapped.curl_exit_code, code)  # type: ignore[attr-defined]
+        self.assertIs(connect_error(other, "h", 80, 5), other)
+        self.assertEqual(
+            str(connect_error(error.DNSLookupError(), "h.example", 80, 5)),
+            "Could not resolve host: h.example",
+        )

@@ -1,0 +1,188 @@
+"""
+Tests for L{twistsock._request}: URL parsing, header validation, the request bytes.
+"""
+
+from __future__ import annotations
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from twisted.trial.unittest import SynchronousTestCase
+
+from twistsock import InvalidHeader, MalformedURL, UnsupportedScheme, __version__
+from twistsock._request import build_request, parse_header_line, parse_url, validate_headers
+
+
+class ParseURLTests(SynchronousTestCase):
+    """
+    L{parse_url} accepts absolute http and https URLs and refuses everything else.
+    """
+
+    def test_defaults(self) -> None:
+        """
+        Without a port, http uses 80 and https 443; an empty path becomes C{/}; the query is
+        kept and the fragment dropped.
+        """
+        url = parse_url("http://Example.COM")
+        self.assertEqual(
+            (url.scheme, url.host, url.port, url.target), ("http", "example.com", 80, "/")
+        )
+        url = parse_url("HTTPS://example.com/a/b?x=1&y=2#frag")
+        self.assertEqual((url.scheme, url.port, url.target), ("https", 443, "/a/b?x=1&y=2"))
+
+    def test_authority(self) -> None:
+        """
+        The C{Host} value carries the port only when it is not the scheme's default.
+        """
+        self.assertEqual(parse_url("http://example.com:80/").authority, "example.com")
+        self.assertEqual(parse_url("https://example.com:443/").authority, "example.com")
+        self.assertEqual(parse_url("http://example.com:8080/").authority, "example.com:8080")
+        self.assertEqual(parse_url("https://example.com:80/").authority, "example.com:80")
+
+    def test_ipv6(self) -> None:
+        """
+        An IPv6 literal in brackets gives the bare address to connect to, and keeps its
+        brackets in C{Host}.
+        """
+        url = parse_url("http://[::1]:8080/x")
+        self.assertEqual((url.host, url.port, url.is_ipv6), ("::1", 8080, True))
+        self.assertEqual(url.authority, "[::1]:8080")
+        self.assertEqual(parse_url("http://[::1]/").authority, "[::1]")
+
+    def test_idna(self) -> None:
+        """
+        An international host name is IDNA-encoded (UTS 46 mapping, so case folds).
+        """
+        url = parse_url("http://BÜCHER.example/")
+        self.assertEqual(url.host, "xn--bcher-kva.example")
+        self.assertEqual(url.authority, "xn--bcher-kva.example")
+
+    def test_nonASCIIPath(self) -> None:
+        """
+        Non-ASCII characters in the path and query are sent percent-encoded as UTF-8;
+        existing escapes are left alone.
+        """
+        self.assertEqual(parse_url("http://h/é?q=ü%20").target, "/%C3%A9?q=%C3%BC%20")
+
+    def test_unsupportedScheme(self) -> None:
+        """
+        Schemes other than http and https fail with L{UnsupportedScheme}, curl exit 1.
+        """
+        e = self.assertRaises(UnsupportedScheme, parse_url, "ftp://example.com/")
+        self.assertEqual((e.scheme, e.curl_exit_code), ("ftp", 1))
+        self.assertEqual(str(e), 'Protocol "ftp" not supported')
+
+    def test_malformed(self) -> None:
+        """
+        Missing scheme or host, bad ports, bad IPv6 literals, bad host names, credentials
+        and whitespace or control characters fail with L{MalformedURL}, curl exit 3.
+        """
+        for bad in [
+            "example.com/",
+            "http://",
+            "http:///path",
+            "http://example.com:port/",
+            "http://example.com:0/",
+            "http://example.com:70000/",
+            "http://[::g]/",
+            "http://exa!mple.com/",
+            "http://user:pw@example.com/",
+            "http://example.com/a b",
+            "http://example.com/\r\nX-Injected: 1",
+            "http://example.com/\x00",
+            "http://example.com/\t",
+        ]:
+            e = self.assertRaises(MalformedURL, parse_url, bad)
+            self.assertEqual((e.url, e.curl_exit_code), (bad, 3))
+
+    @settings(max_examples=50, deadline=None)
+    @given(st.text(), st.sampled_from(["\r", "\n", "\x00"]), st.text())
+    def test_noInjectionThroughURL(self, before: str, control: str, after: str) -> None:
+        """
+        Any URL holding CR, LF or NUL is refused, wherever it is.
+        """
+        self.assertRaises(MalformedURL, parse_url, f"http://h/{before}{control}{after}")
+
+
+class HeaderTests(SynchronousTestCase):
+    """
+    Extra headers are checked before anything is sent.
+    """
+
+    def test_parseHeaderLine(self) -> None:
+        """
+        C{Name: value} splits at the first colon; surrounding blanks are dropped.
+        """
+        self.assertEqual(parse_header_line("X-A:  b: c \t"), ("X-A", "b: c"))
+        self.assertEqual(parse_header_line("X-Empty:"), ("X-Empty", ""))
+
+    def test_invalidHeaderLines(self) -> None:
+        """
+        No colon, a name that is not a token, or CR, LF or NUL in the value fail with
+        L{InvalidHeader} (curl's bad-argument exit 43).
+        """
+        for bad in [
+            "NoColon",
+            ": value",
+            "Bad Name: v",
+            "X: a\r\nInjected: 1",
+            "X: a\nb",
+            "X: \x00",
+        ]:
+            e = self.assertRaises(InvalidHeader, parse_header_line, bad)
+            self.assertEqual((e.header, e.curl_exit_code), (bad, 43))
+
+    def test_validateHeaders(self) -> None:
+        """
+        Mappings and pair sequences are both accepted; an injected CR/LF is refused.
+        """
+        self.assertEqual(validate_headers({"A": "1"}), (("A", "1"),))
+        self.assertEqual(validate_headers([("A", "1"), ("A", "2")]), (("A", "1"), ("A", "2")))
+        self.assertEqual(validate_headers(None), ())
+        self.assertRaises(InvalidHeader, validate_headers, {"A": "1\r\nB: 2"})
+
+    @settings(max_examples=50, deadline=None)
+    @given(st.text(), st.sampled_from(["\r", "\n", "\x00"]), st.text())
+    def test_noInjectionThroughHeaders(self, before: str, control: str, after: str) -> None:
+        """
+        Any header value holding CR, LF or NUL is refused.
+        """
+        self.assertRaises(InvalidHeader, validate_headers, [("X", before + control + after)])
+
+
+class RequestBytesTests(SynchronousTestCase):
+    """
+    The bytes sent for a GET.
+    """
+
+    def test_exactBytes(self) -> None:
+        """
+        The request line, then Host, User-Agent, Accept, Connection, then extra headers.
+        """
+        request = build_request(parse_url("http://example.com:8080/p?q=1#f"), [("X-A", "b")])
+        self.assertEqual(
+            request.to_bytes(),
+            b"GET /p?q=1 HTTP/1.1\r\n"
+            b"Host: example.com:8080\r\n"
+            b"User-Agent: twistsock/" + __version__.encode() + b"\r\n"
+            b"Accept: */*\r\n"
+            b"Connection: close\r\n"
+            b"X-A: b\r\n"
+            b"\r\n",
+        )
+
+    def test_replaceDefaults(self) -> None:
+        """
+        An extra header named like a default one (any case) replaces it in place.
+        """
+        request = build_request(
+            parse_url("http://example.com/"), [("user-agent", "me/1"), ("Accept", "text/plain")]
+        )
+        self.assertEqual(
+            request.headers,
+            (
+                ("Host", "example.com"),
+                ("user-agent", "me/1"),
+                ("Accept", "text/plain"),
+                ("Connection", "close"),
+            ),
+        )
