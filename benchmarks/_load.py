@@ -143,6 +143,7 @@ class TrafficResult:
     latencies: list[float] = field(default_factory=list)
     weights: list[int] = field(default_factory=list)
     cpu_ticks: int | None = None
+    user_ticks: int | None = None
     error: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
@@ -174,13 +175,13 @@ def pin_to_cpu(cpu: int | None) -> None:
         os.sched_setaffinity(0, {cpu})
 
 
-def cpu_ticks(pid: int) -> int:
+def cpu_ticks(pid: int) -> tuple[int, int]:
     """
-    User plus system CPU time of a whole process (all threads), in clock ticks.
+    User and system CPU time of a whole process (all threads), in clock ticks.
     """
     with open(f"/proc/{pid}/stat", "rb") as f:
         fields = f.read().rsplit(b")", 1)[1].split()
-    return int(fields[11]) + int(fields[12])  # utime, stime: fields 14 and 15 of stat(5)
+    return int(fields[11]), int(fields[12])  # utime, stime: fields 14 and 15 of stat(5)
 
 
 def rss_kib(pid: int) -> int:
@@ -268,7 +269,7 @@ def traffic_loop(
     start = time.perf_counter()
     window_start = start + warmup
     window_end = window_start + duration
-    ticks_start = None
+    ticks_start: tuple[int, int] | None = None
     in_window = False
 
     def send_lines(conn: _Connection, count: int, now: float) -> None:
@@ -320,7 +321,9 @@ def traffic_loop(
             send_lines(conn, new, now)
     result.seconds = now - window_start
     if server_pid is not None and ticks_start is not None:
-        result.cpu_ticks = cpu_ticks(server_pid) - ticks_start
+        user, system = cpu_ticks(server_pid)
+        result.user_ticks = user - ticks_start[0]
+        result.cpu_ticks = user + system - sum(ticks_start)
     return result
 
 

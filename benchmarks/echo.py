@@ -212,7 +212,8 @@ def measure_traffic(
         return {"error": "; ".join(errors)}
     replies = sum(p["replies"] for p in parts)
     seconds = max(p["seconds"] for p in parts)
-    ticks = next(p["cpu_ticks"] for p in parts if p["cpu_ticks"] is not None)
+    measured = next(p for p in parts if p["cpu_ticks"] is not None)
+    ticks, user_ticks = measured["cpu_ticks"], measured["user_ticks"]
     latencies = [x for p in parts for x in p["latencies"]]
     weights = [x for p in parts for x in p["weights"]]
     p50, p99 = weighted_percentiles(latencies, weights, (0.50, 0.99))
@@ -228,6 +229,7 @@ def measure_traffic(
         "server_cpu_s": round(cpu_seconds, 3),
         "server_cpu_share": round(cpu_seconds / seconds, 3),
         "cpu_us_per_reply": round(cpu_seconds * 1e6 / replies, 3) if replies else None,
+        "user_share_of_cpu": round(user_ticks / ticks, 3) if ticks else None,
     }
 
 

@@ -248,7 +248,7 @@ def measure(
         target=client_process,
         args=(client, url, expected, concurrency, warmup, duration, cpus[1], results),
     )
-    ticks = _load.cpu_ticks(server_pid)
+    ticks = sum(_load.cpu_ticks(server_pid))
     proc.start()
     try:
         out: dict[str, Any] = results.get(timeout=warmup + duration + 90)
@@ -259,7 +259,7 @@ def measure(
             proc.join()
     if "error" in out:
         return out
-    server_cpu = (_load.cpu_ticks(server_pid) - ticks) / os.sysconf("SC_CLK_TCK")
+    server_cpu = (sum(_load.cpu_ticks(server_pid)) - ticks) / os.sysconf("SC_CLK_TCK")
     out["requests_per_s"] = round(out["requests"] / out["seconds"])
     out["server_cpu_share"] = round(server_cpu / (warmup + duration), 3)
     return out
