@@ -35,13 +35,17 @@ class CannedProtocol(Protocol):
             return
         self.factory.answered[self] = True
         self.factory.requests.append(data)
-        self.transport.write(self.factory.reply)  # type: ignore[union-attr]
         after = self.factory.after
-        if after == "close":
-            self.transport.loseConnection()  # type: ignore[union-attr]
-        elif after == "reset":
+        if after == "reset":
+            # Send synchronously (abortConnection would drop buffered data), then close
+            # with SO_LINGER 0 and no shutdown(): the kernel sends an RST, not a FIN.
             sock = self.transport.getHandle()  # type: ignore[union-attr]
+            sock.sendall(self.factory.reply)
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            self.transport.abortConnection()  # type: ignore[union-attr]
+            return
+        self.transport.write(self.factory.reply)  # type: ignore[union-attr]
+        if after == "close":
             self.transport.loseConnection()  # type: ignore[union-attr]
 
     def connectionLost(self, reason: object = None) -> None:

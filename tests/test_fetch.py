@@ -1,0 +1,516 @@
+"""
+Tests for L{twistsock.fetch}: in memory with a L{MemoryReactorClock} (resolution, refused
+connections, timeouts, redirects), then over real sockets on 127.0.0.1 against
+C{twisted.web} (compared with treq, the reference client) and raw servers that stall,
+reset, or send garbage, and over TLS.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import treq
+from twisted.internet import error
+from twisted.internet import reactor as _reactor
+from twisted.internet.address import IPv4Address
+from twisted.internet.defer import CancelledError, inlineCallbacks
+from twisted.internet.ssl import PrivateCertificate
+from twisted.internet.testing import MemoryReactorClock, StringTransport
+from twisted.python.failure import Failure
+from twisted.trial.unittest import SynchronousTestCase, TestCase
+from twisted.web.client import HTTPConnectionPool
+from twisted.web.server import Site
+
+from tests._certificates import makeSelfSigned
+from tests._http_servers import BINARY, Chunked, closedPort, listenCanned, listenWeb
+from twistsock import (
+    CertificateError,
+    ConnectionRefused,
+    ConnectionReset,
+    ConnectTimeout,
+    CouldNotResolve,
+    EmptyReply,
+    InvalidHeader,
+    MalformedResponse,
+    MalformedURL,
+    OperationTimeout,
+    PartialBody,
+    Response,
+    TLSHandshakeError,
+    TooManyRedirects,
+    UnsupportedScheme,
+    fetch,
+)
+
+reactor: Any = _reactor
+
+
+class NoAddresses:
+    """A name resolver that finds no address for any name (like NXDOMAIN)."""
+
+    def resolveHostName(self, receiver: Any, hostName: str, *args: Any, **kwargs: Any) -> None:
+        receiver.resolutionBegan(None)
+        receiver.resolutionComplete()
+
+
+class NeverResolves:
+    """A name resolver that never answers."""
+
+    def resolveHostName(self, receiver: Any, hostName: str, *args: Any, **kwargs: Any) -> None:
+        receiver.resolutionBegan(None)
+
+
+def connect(memory: MemoryReactorClock, index: int = -1) -> StringTransport:
+    """Complete the connection attempt number C{index} onto a new L{StringTransport}."""
+    factory = memory.tcpClients[index][2]
+    protocol = factory.buildProtocol(IPv4Address("TCP", "127.0.0.1", 80))
+    transport = StringTransport()
+    protocol.makeConnection(transport)
+    transport.protocol = protocol  # type: ignore[attr-defined]
+    return transport
+
+
+def reply(transport: StringTransport, data: bytes) -> None:
+    """Deliver C{data} from the server through C{transport}."""
+    transport.protocol.dataReceived(data)  # type: ignore[attr-defined]
+
+
+class MemoryFetchTests(SynchronousTestCase):
+    """
+    L{fetch} against a memory reactor: no sockets, no real time.
+    """
+
+    def setUp(self) -> None:
+        self.reactor = MemoryReactorClock()
+
+    def test_success(self) -> None:
+        """
+        C{fetch} connects to the URL's host and port with the connect timeout, sends the
+        request and fires with the response; the deadline is then cancelled.
+        """
+        d = fetch("http://example.com:8080/x", reactor=self.reactor, connect_timeout=4)
+        host, port, _, timeout, _ = self.reactor.tcpClients[0]
+        self.assertEqual((host, port, timeout), ("127.0.0.1", 8080, 4))
+        transport = connect(self.reactor)
+        self.assertTrue(transport.value().startswith(b"GET /x HTTP/1.1\r\nHost: example.com:8080"))
+        reply(transport, b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+        response = self.successResultOf(d)
+        self.assertEqual((response.code, response.body, response.history), (200, b"ok", ()))
+        self.assertEqual(self.reactor.getDelayedCalls(), [])
+
+    def test_unresolvable(self) -> None:
+        """
+        A name without addresses fails with L{CouldNotResolve} (6) naming the host.
+        """
+        self.reactor.installNameResolver(NoAddresses())  # type: ignore[arg-type]
+        d = fetch("http://nonexistent.invalid/", reactor=self.reactor)
+        failure = self.failureResultOf(d, CouldNotResolve)
+        self.assertEqual(str(failure.value), "Could not resolve host: nonexistent.invalid")
+        self.assertEqual(failure.value.curl_exit_code, 6)  # type: ignore[union-attr]
+
+    def test_refused(self) -> None:
+        """
+        A refused connection fails with L{ConnectionRefused} (7) naming host and port.
+        """
+        d = fetch("http://example.com:8080/", reactor=self.reactor)
+        factory = self.reactor.tcpClients[0][2]
+        factory.clientConnectionFailed(None, Failure(error.ConnectionRefusedError()))
+        self.reactor.advance(1)  # HostnameEndpoint notices its last attempt failed
+        failure = self.failureResultOf(d, ConnectionRefused)
+        self.assertEqual((failure.value.host, failure.value.port), ("example.com", 8080))  # type: ignore[union-attr]
+
+    def test_connectTimeout(self) -> None:
+        """
+        A connection attempt that times out fails with L{ConnectTimeout} (28).
+        """
+        d = fetch("http://example.com/", reactor=self.reactor, connect_timeout=3)
+        factory = self.reactor.tcpClients[0][2]
+        factory.clientConnectionFailed(None, Failure(error.TimeoutError()))
+        self.reactor.advance(1)
+        failure = self.failureResultOf(d, ConnectTimeout)
+        self.assertEqual(failure.value.curl_exit_code, 28)  # type: ignore[union-attr]
+
+    def test_stallMidBody(self) -> None:
+        """
+        A server that stalls in the middle of the body makes the fetch fail with
+        L{OperationTimeout} (28) when C{timeout} passes, not before, and the connection is
+        aborted.
+        """
+        d = fetch("http://example.com/", reactor=self.reactor, timeout=5)
+        transport = connect(self.reactor)
+        reply(transport, b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nhal")
+        self.reactor.advance(4.9)
+        self.assertNoResult(d)
+        self.reactor.advance(0.1)
+        failure = self.failureResultOf(d, OperationTimeout)
+        self.assertEqual(failure.value.curl_exit_code, 28)  # type: ignore[union-attr]
+        self.assertTrue(transport.disconnected)
+
+    def test_timeoutWhileResolving(self) -> None:
+        """
+        The deadline also covers name resolution: a resolver that never answers gives
+        L{OperationTimeout}, not a resolution error.
+        """
+        self.reactor.installNameResolver(NeverResolves())  # type: ignore[arg-type]
+        d = fetch("http://example.com/", reactor=self.reactor, timeout=2)
+        self.reactor.advance(2)
+        self.failureResultOf(d, OperationTimeout)
+
+    def test_cancel(self) -> None:
+        """
+        Cancelling the fetch aborts the connection and fails with L{CancelledError}.
+        """
+        d = fetch("http://example.com/", reactor=self.reactor)
+        transport = connect(self.reactor)
+        d.cancel()
+        self.failureResultOf(d, CancelledError)
+        self.assertTrue(transport.disconnected)
+        self.assertEqual(self.reactor.getDelayedCalls(), [])
+
+    def test_badArgumentsFailTheDeferred(self) -> None:
+        """
+        A malformed URL, an unsupported scheme or an injected header fail the returned
+        Deferred (nothing raises) and nothing connects.
+        """
+        self.failureResultOf(fetch("http://a b/", reactor=self.reactor), MalformedURL)
+        self.failureResultOf(fetch("gopher://a/", reactor=self.reactor), UnsupportedScheme)
+        bad = fetch("http://a/", reactor=self.reactor, headers={"X": "1\r\nY: 2"})
+        self.failureResultOf(bad, InvalidHeader)
+        self.assertEqual(self.reactor.tcpClients, [])
+
+    def test_redirectsNotFollowedByDefault(self) -> None:
+        """
+        Without C{follow_redirects}, a redirect is the response.
+        """
+        d = fetch("http://example.com/", reactor=self.reactor)
+        reply(
+            connect(self.reactor),
+            b"HTTP/1.1 302 Found\r\nLocation: /b\r\nContent-Length: 0\r\n\r\n",
+        )
+        self.assertEqual(self.successResultOf(d).code, 302)
+        self.assertEqual(len(self.reactor.tcpClients), 1)
+
+    def test_redirectsFollowed(self) -> None:
+        """
+        With C{follow_redirects}, 301, 302, 303, 307 and 308 are followed, each Location
+        resolved against the current URL, and the redirects are kept in C{history}.
+        """
+        d = fetch("http://example.com/a/b", reactor=self.reactor, follow_redirects=True)
+        hops = [
+            (301, "c", "/a/c"),
+            (302, "/d?x=1", "/d?x=1"),
+            (303, "../e", "/e"),
+            (307, "http://other.example:81/f", "/f"),
+            (308, "//third.example/g", "/g"),
+        ]
+        for index, (code, location, _) in enumerate(hops):
+            reply(
+                connect(self.reactor, index),
+                f"HTTP/1.1 {code} X\r\nLocation: {location}\r\nContent-Length: 0\r\n\r\n".encode(),
+            )
+        final = connect(self.reactor, len(hops))
+        reply(final, b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\n!")
+        response = self.successResultOf(d)
+        self.assertEqual([r.code for r in response.history], [301, 302, 303, 307, 308])
+        self.assertEqual(
+            [r.url for r in response.history],
+            [
+                "http://example.com/a/b",
+                "http://example.com/a/c",
+                "http://example.com/d?x=1",
+                "http://example.com/e",
+                "http://other.example:81/f",
+            ],
+        )
+        self.assertEqual(response.url, "http://third.example/g")
+        self.assertTrue(final.value().startswith(b"GET /g HTTP/1.1\r\nHost: third.example\r\n"))
+        self.assertEqual(self.reactor.tcpClients[4][1], 81)
+
+    def test_credentialsDroppedAcrossOrigins(self) -> None:
+        """
+        C{Authorization} and C{Cookie} follow a redirect on the same origin but are not
+        sent to another host; other extra headers are.
+        """
+        headers = {"Authorization": "secret", "Cookie": "c=1", "X-Other": "kept"}
+        d = fetch(
+            "http://a.example/", reactor=self.reactor, follow_redirects=True, headers=headers
+        )
+        reply(
+            connect(self.reactor, 0),
+            b"HTTP/1.1 302 F\r\nLocation: /same\r\nContent-Length: 0\r\n\r\n",
+        )
+        same = connect(self.reactor, 1)
+        self.assertIn(b"Authorization: secret", same.value())
+        reply(same, b"HTTP/1.1 302 F\r\nLocation: http://b.example/\r\nContent-Length: 0\r\n\r\n")
+        other = connect(self.reactor, 2)
+        self.assertNotIn(b"secret", other.value())
+        self.assertNotIn(b"c=1", other.value())
+        self.assertIn(b"X-Other: kept", other.value())
+        reply(other, b"HTTP/1.1 204 No Content\r\n\r\n")
+        self.assertEqual(self.successResultOf(d).code, 204)
+
+    def test_tooManyRedirects(self) -> None:
+        """
+        More than C{max_redirects} redirects fail with L{TooManyRedirects} (47).
+        """
+        d = fetch(
+            "http://a.example/", reactor=self.reactor, follow_redirects=True, max_redirects=2
+        )
+        for index in range(3):
+            reply(
+                connect(self.reactor, index),
+                b"HTTP/1.1 302 F\r\nLocation: /again\r\nContent-Length: 0\r\n\r\n",
+            )
+        failure = self.failureResultOf(d, TooManyRedirects)
+        self.assertEqual((failure.value.limit, failure.value.curl_exit_code), (2, 47))  # type: ignore[union-attr]
+        self.assertEqual(len(self.reactor.tcpClients), 3)
+
+    def test_redirectToUnsupportedScheme(self) -> None:
+        """
+        A redirect to a scheme other than http or https fails with L{UnsupportedScheme}.
+        """
+        d = fetch("http://a.example/", reactor=self.reactor, follow_redirects=True)
+        reply(
+            connect(self.reactor),
+            b"HTTP/1.1 302 F\r\nLocation: ftp://a.example/\r\nContent-Length: 0\r\n\r\n",
+        )
+        self.failureResultOf(d, UnsupportedScheme)
+
+
+class WebServerTests(TestCase):
+    """
+    Over real sockets, C{fetch()} and C{treq.get()} agree on status, headers and body.
+    """
+
+    def setUp(self) -> None:
+        directory = Path(self.mktemp()).absolute()
+        directory.mkdir(parents=True)
+        self.port = listenWeb(self, reactor, directory)
+        self.pool = HTTPConnectionPool(reactor, persistent=False)
+        self.addCleanup(self.pool.closeCachedConnections)
+
+    @inlineCallbacks
+    def agree(self, path: str, follow: bool) -> Any:
+        """Fetch C{path} with both clients and compare; return twistsock's response."""
+        url = f"http://127.0.0.1:{self.port}{path}"
+        ours: Response = yield fetch(url, reactor=reactor, follow_redirects=follow)
+        theirs = yield treq.get(url, reactor=reactor, pool=self.pool, allow_redirects=follow)
+        body = yield treq.content(theirs)
+        self.assertEqual((ours.code, ours.phrase.encode()), (theirs.code, theirs.phrase))
+        self.assertEqual(ours.body, body)
+        # Per-request values, and the framing headers that Twisted's client keeps apart.
+        skip = {"date", "connection", "content-length", "transfer-encoding"}
+        mine = sorted((n.lower(), v) for n, v in ours.headers if n.lower() not in skip)
+        reference = sorted(
+            (n.decode().lower(), v.decode("latin-1"))
+            for n, values in theirs.headers.getAllRawHeaders()
+            for v in values
+            if n.decode().lower() not in skip
+            # twisted.web.client.ContentDecoderAgent leaves an empty Content-Encoding.
+            and (n.lower(), v) != (b"content-encoding", b"")
+        )
+        self.assertEqual(mine, reference)
+        length = ours.headers.get("content-length")
+        if length is not None:
+            self.assertEqual(int(length), theirs.length)
+        return ours
+
+    @inlineCallbacks
+    def test_staticFile(self) -> Any:
+        """
+        A static file: same status, headers and body as treq.
+        """
+        response = yield self.agree("/static/hello.txt", follow=False)
+        self.assertEqual(response.body, b"hello, world\n")
+
+    @inlineCallbacks
+    def test_binaryFile(self) -> Any:
+        """
+        A binary file (every byte value) arrives intact.
+        """
+        response = yield self.agree("/static/binary.bin", follow=False)
+        self.assertEqual(response.body, BINARY)
+
+    @inlineCallbacks
+    def test_chunked(self) -> Any:
+        """
+        A chunked response: same body as treq, and the chunk framing is in C{raw}.
+        """
+        response = yield self.agree("/chunked", follow=False)
+        self.assertEqual(response.body, b"first second third")
+        self.assertEqual(response.headers.get("transfer-encoding"), "chunked")
+        self.assertIn(b"6\r\nfirst \r\n", response.raw)
+
+    @inlineCallbacks
+    def test_notFound(self) -> Any:
+        """
+        A 404 is a response like any other, not a failure.
+        """
+        response = yield self.agree("/missing", follow=False)
+        self.assertEqual(response.code, 404)
+
+    @inlineCallbacks
+    def test_redirectNotFollowed(self) -> Any:
+        """
+        Without following, both clients return the 302 itself.
+        """
+        response = yield self.agree("/redirect", follow=False)
+        self.assertEqual(response.code, 302)
+        self.assertEqual(response.headers.get("location"), "static/hello.txt")
+
+    @inlineCallbacks
+    def test_redirectsFollowed(self) -> Any:
+        """
+        Following redirects (relative and absolute), both clients end on the same response.
+        """
+        response = yield self.agree("/redirect", follow=True)
+        self.assertEqual(response.body, b"hello, world\n")
+        self.assertEqual([r.code for r in response.history], [302])
+        response = yield self.agree("/absolute", follow=True)
+        self.assertEqual(response.body, b"first second third")
+
+    @inlineCallbacks
+    def test_redirectLoop(self) -> Any:
+        """
+        A redirect loop ends with L{TooManyRedirects}.
+        """
+        url = f"http://127.0.0.1:{self.port}/loop"
+        d = fetch(url, reactor=reactor, follow_redirects=True, max_redirects=3)
+        yield self.assertFailure(d, TooManyRedirects)
+
+
+class RawServerTests(TestCase):
+    """
+    Over real sockets, misbehaving servers give the right typed failure, quickly.
+    """
+
+    @inlineCallbacks
+    def failsWith(self, kind: type[Exception], reply: bytes, after: str, **kw: Any) -> Any:
+        """Fetch from a canned server and expect C{kind}; return the exception."""
+        port, factory = listenCanned(self, reactor, reply, after)
+        e = yield self.assertFailure(
+            fetch(f"http://127.0.0.1:{port}/", reactor=reactor, **kw), kind
+        )
+        self.assertEqual(len(factory.requests), 1)
+        return e
+
+    def test_stallMidBody(self) -> Any:
+        """
+        A server that stops sending in the middle of the body: L{OperationTimeout} at the
+        deadline, and the connection is closed.
+        """
+        reply = b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\npartial"
+        return self.failsWith(OperationTimeout, reply, "stall", timeout=0.5)
+
+    def test_neverAnswers(self) -> Any:
+        """
+        A server that accepts and never answers: L{OperationTimeout}.
+        """
+        return self.failsWith(OperationTimeout, b"", "stall", timeout=0.5)
+
+    def test_reset(self) -> Any:
+        """
+        A connection reset in the middle of the body: L{ConnectionReset} (56).
+        """
+        reply = b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\npartial"
+        return self.failsWith(ConnectionReset, reply, "reset")
+
+    def test_closeMidBody(self) -> Any:
+        """
+        A clean close in the middle of the body: L{PartialBody} (18).
+        """
+        reply = b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\npartial"
+        return self.failsWith(PartialBody, reply, "close")
+
+    def test_garbage(self) -> Any:
+        """
+        A reply that is not HTTP: L{MalformedResponse} (8).
+        """
+        return self.failsWith(MalformedResponse, b"SSH-2.0-OpenSSH_9.6\r\n\r\n", "close")
+
+    def test_emptyReply(self) -> Any:
+        """
+        A server that closes without a byte: L{EmptyReply} (52).
+        """
+        return self.failsWith(EmptyReply, b"", "close")
+
+    def test_transferEncodingWithContentLength(self) -> Any:
+        """
+        C{Transfer-Encoding} with C{Content-Length}: L{MalformedResponse} (8).
+        """
+        reply = (
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n0\r\n\r\n"
+        )
+        return self.failsWith(MalformedResponse, reply, "stall")
+
+    @inlineCallbacks
+    def test_closeDelimited(self) -> Any:
+        """
+        A body delimited by the server's close arrives complete.
+        """
+        port, _ = listenCanned(self, reactor, b"HTTP/1.0 200 OK\r\n\r\nto the end", "close")
+        response = yield fetch(f"http://127.0.0.1:{port}/", reactor=reactor)
+        self.assertEqual(response.body, b"to the end")
+
+    def test_refused(self) -> Any:
+        """
+        A closed port: L{ConnectionRefused} (7).
+        """
+        d = fetch(f"http://127.0.0.1:{closedPort(reactor)}/", reactor=reactor)
+        return self.assertFailure(d, ConnectionRefused)
+
+    @inlineCallbacks
+    def test_ipv6Literal(self) -> Any:
+        """
+        An IPv6 literal URL connects over IPv6 and sends C{Host: [::1]:PORT}.
+        """
+        try:
+            port = reactor.listenTCP(0, Site(Chunked()), interface="::1")
+        except error.CannotListenError:
+            self.skipTest("no IPv6 loopback here")
+        self.addCleanup(port.stopListening)
+        number = port.getHost().port
+        response = yield fetch(f"http://[::1]:{number}/", reactor=reactor)
+        self.assertEqual(response.body, b"first second third")
+
+
+class TLSTests(TestCase):
+    """
+    https: certificate and host name verification, the explicit opt-out, and handshake
+    failures.
+    """
+
+    def setUp(self) -> None:
+        directory = Path(self.mktemp())
+        directory.mkdir()
+        keyPath, certPath = makeSelfSigned(directory)
+        pem = keyPath.read_bytes() + certPath.read_bytes()
+        options = PrivateCertificate.loadPEM(pem).options()
+        port = reactor.listenSSL(0, Site(Chunked()), options, interface="127.0.0.1")
+        self.addCleanup(port.stopListening)
+        self.url = f"https://127.0.0.1:{port.getHost().port}/"
+
+    def test_untrusted(self) -> Any:
+        """
+        A self-signed certificate is not trusted: L{CertificateError} (60).
+        """
+        return self.assertFailure(fetch(self.url, reactor=reactor), CertificateError)
+
+    @inlineCallbacks
+    def test_insecure(self) -> Any:
+        """
+        With C{tls_verify=False} the same server is fetched over TLS.
+        """
+        response = yield fetch(self.url, reactor=reactor, tls_verify=False)
+        self.assertEqual(response.body, b"first second third")
+
+    @inlineCallbacks
+    def test_notTLS(self) -> Any:
+        """
+        A server that answers a TLS hello in plain HTTP: L{TLSHandshakeError} (35).
+        """
+        port, _ = listenCanned(self, reactor, b"HTTP/1.1 400 Bad Request\r\n\r\n", "close")
+        d = fetch(f"https://127.0.0.1:{port}/", reactor=reactor)
+        e = yield self.assertFailure(d, TLSHandshakeError)
+        self.assertEqual(e.curl_exit_code, 35)
