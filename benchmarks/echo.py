@@ -266,9 +266,9 @@ def measure_idle(
         out["answered"] = msg[1]
         out["round_s"] = round(msg[2], 3)
         out["rss_after_kib"] = _load.rss_kib(pid)
-        out["kb_per_conn"] = round(
-            (out["rss_connected_kib"] - rss_before) * 1.024 / settings.idle_connections, 2
-        )
+        n = settings.idle_connections
+        out["kb_per_conn"] = round((out["rss_connected_kib"] - rss_before) * 1.024 / n, 2)
+        out["kb_per_conn_after_round"] = round((out["rss_after_kib"] - rss_before) * 1.024 / n, 2)
         here.send("close")
     finally:
         worker.join(15)
@@ -276,6 +276,19 @@ def measure_idle(
             worker.kill()
             worker.join()
     return out
+
+
+def wait_quiet(pid: int, timeout: float = 10.0) -> None:
+    """
+    Wait until the server uses less than a tenth of a CPU (closing 10,000 connections takes
+    it a while), or C{timeout} passes.
+    """
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        before = sum(_load.cpu_ticks(pid))
+        time.sleep(0.2)
+        if sum(_load.cpu_ticks(pid)) - before < 0.02 * TICKS:
+            return
 
 
 def bench_server(
@@ -295,6 +308,10 @@ def bench_server(
     ):
         _servers.wait_welcome(port, proc, 20, _load.WELCOME)
         pid = proc.pid
+        # Idle first, on the fresh server, so that the RSS baseline is not memory that the
+        # other scenarios left free for reuse.
+        result["idle"] = measure_idle(ctx, port, pid, settings, load_cpu)
+        wait_quiet(pid)
         result["pingpong"] = measure_traffic(
             ctx, port, pid, settings.pingpong_connections, 1, settings, load_cpu
         )
@@ -307,7 +324,6 @@ def bench_server(
             settings,
             load_cpu,
         )
-        result["idle"] = measure_idle(ctx, port, pid, settings, load_cpu)
         if proc.poll() is not None:
             result["error"] = f"the server exited with status {proc.returncode}"
     return result
@@ -411,6 +427,34 @@ def markdown(report: dict[str, Any]) -> str:
                 "n/a" if share is None else f"{share:.0%}",
             ]
         lines.append("| " + " | ".join(row) + " |")
+    lines += [
+        "",
+        f"Idle connections: the server's RSS before connecting, with {idle_n:,} connections "
+        "held, and after one line was answered on each:",
+        "",
+        "| server | RSS before MiB | connected MiB | after the round MiB | connect s "
+        "| round s | kB/conn after the round |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in servers.values():
+        row = [r["label"]]
+        for key, scale in (
+            ("rss_before_kib", 1024),
+            ("rss_connected_kib", 1024),
+            ("rss_after_kib", 1024),
+            ("connect_s", 1),
+            ("round_s", 1),
+            ("kb_per_conn_after_round", 1),
+        ):
+            value = _get(r, "idle", key)
+            row.append("n/a" if value is None else f"{value / scale:.2f}")
+        lines.append("| " + " | ".join(row) + " |")
+    met = report.get("issue4_targets_met") or {}
+    if met:
+        lines += ["", "Issue-4 targets for twistsock in this run:", ""]
+        lines += [
+            f"- {k}: {'met' if v else 'missed' if v is False else 'n/a'}" for k, v in met.items()
+        ]
     errors = [
         f"- {r['label']}, {scenario}: {r[scenario]['error']}"
         for r in servers.values()
@@ -422,6 +466,46 @@ def markdown(report: dict[str, Any]) -> str:
     if errors:
         lines += ["", "Errors and skipped servers:", "", *errors]
     return "\n".join(lines) + "\n"
+
+
+#: The targets of issue 4 for twistsock: ping-pong at or below the asyncio Protocol peer
+#: measured in the same run, pipeline at or below 0.5 µs/reply, at most 1.5 kB per idle
+#: connection.
+TARGETS = {
+    "pingpong": lambda servers: _get(
+        servers.get("asyncio-protocol", {}), "pingpong", "cpu_us_per_reply"
+    ),
+    "pipeline": lambda servers: 0.5,
+    "idle": lambda servers: 1.5,
+}
+
+
+def targets_met(servers: dict[str, dict[str, Any]]) -> dict[str, bool | None]:
+    """
+    Which of issue 4's targets twistsock meets in this run (C{None}: cannot tell).
+    """
+    ts = servers.get("twistsock")
+    if ts is None:
+        return {}
+    out: dict[str, bool | None] = {}
+    for scenario, key in (
+        ("pingpong", "cpu_us_per_reply"),
+        ("pipeline", "cpu_us_per_reply"),
+        ("idle", "kb_per_conn"),
+    ):
+        mine, target = _get(ts, scenario, key), TARGETS[scenario](servers)
+        out[scenario] = None if mine is None or target is None else mine <= target
+    idle = ts.get("idle", {})
+    out["idle_all_answered"] = idle.get("answered") == idle.get("connections")
+    python_peers = [n for n in servers if n not in ("twistsock", "c-epoll", "uvloop-protocol")]
+    for scenario in ("pingpong", "pipeline"):
+        mine = _get(ts, scenario, "cpu_us_per_reply")
+        theirs = [_get(servers[n], scenario, "cpu_us_per_reply") for n in python_peers]
+        known = [t for t in theirs if t is not None]
+        out[f"{scenario}_ahead_of_pure_python_peers"] = (
+            None if mine is None or not known else all(mine <= t for t in known)
+        )
+    return out
 
 
 def chart(report: dict[str, Any], path: Path) -> None:
@@ -448,7 +532,19 @@ def chart(report: dict[str, Any], path: Path) -> None:
         ax.bar_label(bars, labels=[f"{v:.2f}" if v else "n/a" for v in values], padding=2)
         ax.set_title(title, fontsize=10)
         ax.invert_yaxis()
-        ax.set_xlim(0, max(values + [1e-9]) * 1.25)
+        target = TARGETS[scenario](servers)
+        if target:
+            ax.axvline(target, color="tab:red", linestyle="--", linewidth=1)
+            ax.annotate(
+                "issue-4 target",
+                (target, 1.0),
+                xycoords=("data", "axes fraction"),
+                xytext=(3, -12),
+                textcoords="offset points",
+                color="tab:red",
+                fontsize=8,
+            )
+        ax.set_xlim(0, max(values + [target or 0, 1e-9]) * 1.25)
         ax.tick_params(axis="y", labelsize=9)
     fig.suptitle(
         f"OK-echo servers, lower is better ({_servers.stamp_line(report['machine'])})",
@@ -528,6 +624,7 @@ def main(argv: list[str] | None = None) -> int:
                 log = (tmp / f"{name}.log").read_bytes()[-2000:].decode(errors="replace")
                 print(f"  last server output:\n{log}", flush=True)
     add_ratios(report["servers"])
+    report["issue4_targets_met"] = targets_met(report["servers"])
     table = markdown(report)
     print()
     print(table)
