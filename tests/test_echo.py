@@ -217,9 +217,9 @@ class LimitTests(SynchronousTestCase):
         self.assertTrue(transport.disconnecting)
         protocol.dataReceived(b"more\n")
         self.assertEqual(transport.value(), b"OK...ok\nERROR line too long (max 8 bytes)\n")
-        self.assertEqual([e["problem"] for e in events if e.get("limit")], [
-            "line too long (max 8 bytes)"
-        ])
+        self.assertEqual(
+            [e["problem"] for e in events if e.get("limit")], ["line too long (max 8 bytes)"]
+        )
 
     def test_defaultLineLimit(self) -> None:
         """

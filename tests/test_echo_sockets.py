@@ -10,19 +10,28 @@ from __future__ import annotations
 import socket
 import ssl
 import tempfile
-import threading
 import time
-from collections.abc import Callable, Generator
+from collections.abc import Generator
 from pathlib import Path
 from typing import Any
 
 from twisted.internet import reactor as _reactor
 from twisted.internet.defer import Deferred, inlineCallbacks
-from twisted.internet.endpoints import serverFromString
-from twisted.internet.interfaces import IListeningPort, IReactorCore
+from twisted.internet.endpoints import TCP4ClientEndpoint, serverFromString, wrapClientTLS
+from twisted.internet.interfaces import (
+    IHandshakeListener,
+    IListeningPort,
+    IPullProducer,
+    ISSLTransport,
+    IStreamClientEndpoint,
+)
+from twisted.internet.protocol import Factory, Protocol, connectionDone
+from twisted.internet.ssl import Certificate, optionsForClientTLS
 from twisted.internet.task import deferLater
 from twisted.internet.threads import deferToThread
+from twisted.python.failure import Failure
 from twisted.trial.unittest import TestCase
+from zope.interface import implementer
 
 from tests._certificates import makeSelfSigned
 from twistsock import OKEchoFactory, OKEchoProtocol
@@ -71,6 +80,59 @@ def serverBuffered(protocol: OKEchoProtocol) -> int:
     buffered += len(getattr(transport, "_appSendBuffer", []) or [])
     framer = protocol._framer
     return int(buffered + (framer.buffered if framer is not None else 0))
+
+
+@implementer(IPullProducer, IHandshakeListener)
+class FloodClient(Protocol):
+    """
+    A client that writes 64 MiB of lines as fast as the connection takes them and reads
+    nothing until told to; then it reads C{expected} bytes and fires L{done} with them.
+    """
+
+    def __init__(self, expected: int) -> None:
+        self.expected = expected
+        self.sent = 0
+        self.received: list[bytes] = []
+        self.count = 0
+        self.done: Deferred[bytes] = Deferred()
+        self.block = LINE * (65536 // len(LINE))
+
+    def connectionMade(self) -> None:
+        if not ISSLTransport.providedBy(self.transport):
+            self.handshakeCompleted()
+
+    def handshakeCompleted(self) -> None:
+        # Over TLS, reading must go on until the handshake is complete.
+        transport: Any = self.transport
+        transport.pauseProducing()  # read nothing
+        transport.registerProducer(self, False)
+
+    def resumeProducing(self) -> None:
+        transport: Any = self.transport
+        if self.sent < SEND_TOTAL:
+            self.sent += len(self.block)
+            transport.write(self.block)
+        else:
+            transport.unregisterProducer()
+
+    def stopProducing(self) -> None:
+        pass
+
+    def startReading(self) -> None:
+        transport: Any = self.transport
+        transport.resumeProducing()
+
+    def dataReceived(self, data: bytes) -> None:
+        self.received.append(data)
+        self.count += len(data)
+        if self.count >= self.expected and not self.done.called:
+            transport: Any = self.transport
+            transport.loseConnection()
+            self.done.callback(b"".join(self.received))
+
+    def connectionLost(self, reason: Failure = connectionDone) -> None:
+        if not self.done.called:
+            self.done.callback(b"".join(self.received))
 
 
 class RealSocketTests(TestCase):
@@ -164,66 +226,53 @@ class RealSocketTests(TestCase):
 
     @inlineCallbacks
     def checkBackpressure(
-        self, port: IListeningPort, connect: Callable[[IListeningPort], socket.socket]
+        self, port: IListeningPort, endpoint: IStreamClientEndpoint
     ) -> Generator[Deferred[Any], Any, None]:
         """
         Send 64 MiB of lines without reading; check the server stops reading and keeps
         its buffers bounded; then read everything and check every reply arrived.
+
+        The client is a Twisted protocol on the same reactor (a blocking TLS socket cannot
+        be written and read from two threads at once).
         """
-        sock = yield deferToThread(connect, port)
-        block = LINE * (65536 // len(LINE))
-        blocks = SEND_TOTAL // len(block)
-        progress = [0]
-        stop = threading.Event()
-
-        def writer() -> None:
-            for _ in range(blocks):
-                if stop.is_set():
-                    return
-                sock.sendall(block)
-                progress[0] += len(block)
-
-        writing = deferToThread(writer)
-        self.addCleanup(stop.set)
+        lines = SEND_TOTAL // len(LINE)
+        expected = len(WELCOME) + lines * (5 + len(LINE))
+        client = yield endpoint.connect(Factory.forProtocol(lambda: FloodClient(expected)))
         while not self.factory._clients:
             yield deferLater(reactor, 0.01, lambda: None)
         (server,) = self.factory._clients
-        peak = 0
-        still = 0
+        peak = still = 0
         last = -1
-        # Wait until the writer is stuck: the server has stopped reading.
-        while still < 25 and progress[0] < SEND_TOTAL:
+        # Wait until the client's writes are stuck: the server has stopped reading.
+        while still < 25 and client.sent < SEND_TOTAL:
             yield deferLater(reactor, 0.02, lambda: None)
             peak = max(peak, serverBuffered(server))
-            still = still + 1 if progress[0] == last else 0
-            last = progress[0]
-        self.assertLess(progress[0], SEND_TOTAL, "the server never pushed back")
+            still = still + 1 if client.sent == last else 0
+            last = client.sent
+        self.assertLess(client.sent, SEND_TOTAL, "the server never pushed back")
         self.assertTrue(server._paused, "the server kept reading from a client that does not")
-        lines = blocks * len(block) // len(LINE)
-        expected = len(WELCOME) + lines * (5 + len(LINE))
-        result: list[bytes] = []
-
-        def reader() -> None:
-            result.append(recvExactly(sock, expected))
-
-        reading = deferToThread(reader)
-        while not reading.called:
+        client.startReading()
+        while not client.done.called:
             peak = max(peak, serverBuffered(server))
             yield deferLater(reactor, 0.01, lambda: None)
-        yield writing
-        yield reading
         self.assertLessEqual(peak, BUFFER_BOUND)
-        data = result[0]
+        data = yield client.done
         self.assertEqual(len(data), expected)
         # Compared as a flag: a diff of 70 MB would bury the failure.
         self.assertTrue(data == WELCOME + (b"OK..." + LINE) * lines, "replies differ")
+
+    def tcpEndpoint(self, port: IListeningPort) -> IStreamClientEndpoint:
+        address: Any = port.getHost()
+        return TCP4ClientEndpoint(reactor, address.host, address.port)
 
     def test_backpressureTCP(self) -> Deferred[None]:
         """
         Over TCP a client that sends without reading cannot grow the server's buffers.
         """
         listening = self.listen("tcp:0:interface=127.0.0.1")
-        return listening.addCallback(self.checkBackpressure, self.tcpClient)
+        return listening.addCallback(
+            lambda port: self.checkBackpressure(port, self.tcpEndpoint(port))
+        )
 
     def test_backpressureTLS(self) -> Deferred[None]:
         """
@@ -231,10 +280,14 @@ class RealSocketTests(TestCase):
         welcome line to send (no deadlock between the greeting and flow control).
         """
         key, cert = makeSelfSigned(self.directory)
-        listening = self.listen(
-            f"ssl:0:interface=127.0.0.1:privateKey={key}:certKey={cert}"
-        )
-        return listening.addCallback(self.checkBackpressure, self.tlsClient)
+        listening = self.listen(f"ssl:0:interface=127.0.0.1:privateKey={key}:certKey={cert}")
+        trust = Certificate.loadPEM(cert.read_bytes())
+
+        def check(port: IListeningPort) -> Deferred[None]:
+            options = optionsForClientTLS("localhost", trustRoot=trust)
+            return self.checkBackpressure(port, wrapClientTLS(options, self.tcpEndpoint(port)))
+
+        return listening.addCallback(check)
 
     @inlineCallbacks
     def test_tlsConversation(self) -> Generator[Deferred[Any], Any, None]:

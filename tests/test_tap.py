@@ -7,7 +7,6 @@ from __future__ import annotations
 import errno
 import io
 import resource
-import socket
 import sys
 
 from twisted.internet.defer import fail, succeed
@@ -20,8 +19,7 @@ from twisted.python import usage
 from twisted.trial.unittest import SynchronousTestCase
 from zope.interface import implementer
 
-from twistsock import OKEchoFactory
-from twistsock import tap
+from twistsock import OKEchoFactory, tap
 
 
 def parse(*argv: str) -> tap.ServerOptions:
@@ -235,7 +233,7 @@ class ServiceTests(SynchronousTestCase):
         """
         stderr = io.StringIO()
         self.patch(sys, "__stderr__", stderr)
-        inUse = socket.error(errno.EADDRINUSE, "Address already in use")
+        inUse = OSError(errno.EADDRINUSE, "Address already in use")
         endpoint = FakeEndpoint(CannotListenError("", 8888, inUse))
         service = tap.EchoServerService([("tcp:8888", endpoint)], self.factory, self.reactor)
         error = self.assertRaises(SystemExit, service.privilegedStartService)

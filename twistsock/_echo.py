@@ -20,6 +20,7 @@ from twisted.internet.defer import Deferred, DeferredList, succeed
 from twisted.internet.error import ConnectionDone
 from twisted.internet.interfaces import (
     IAddress,
+    IConsumer,
     IDelayedCall,
     IHalfCloseableProtocol,
     IHandshakeListener,
@@ -27,7 +28,7 @@ from twisted.internet.interfaces import (
     IReactorTime,
     ISSLTransport,
 )
-from twisted.internet.protocol import Factory, Protocol
+from twisted.internet.protocol import Factory, Protocol, connectionDone
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
@@ -155,9 +156,7 @@ class OKEchoProtocol(Protocol):
         self._ip = _clientIP(peer)
         refusal = factory._admit(self)
         if refusal is not None:
-            _log.warn(
-                "Refused {peer}: {refusal}", peer=self._peer, refusal=refusal, limit=True
-            )
+            _log.warn("Refused {peer}: {refusal}", peer=self._peer, refusal=refusal, limit=True)
             self._reason = refusal
             self._write(b"ERROR server busy\n")
             self._close(factory.close_timeout)
@@ -182,7 +181,7 @@ class OKEchoProtocol(Protocol):
             self._greet()
 
     def _greet(self) -> None:
-        self.transport.registerProducer(self, True)
+        cast(IConsumer, self.transport).registerProducer(self, True)
         self._producing = True
         welcome = self.factory.welcome
         if welcome is not None:
@@ -206,7 +205,7 @@ class OKEchoProtocol(Protocol):
         """
         self._close(0)
 
-    def connectionLost(self, reason: Failure = Failure(ConnectionDone())) -> None:
+    def connectionLost(self, reason: Failure = connectionDone) -> None:
         """
         Release the connection's slot and timers and log how it went.
         """
@@ -338,7 +337,7 @@ class OKEchoProtocol(Protocol):
         self._idleCall = None
         if self._producing:
             self._producing = False
-            self.transport.unregisterProducer()
+            cast(IConsumer, self.transport).unregisterProducer()
         if timeout <= 0:
             self._abort()
             return
@@ -401,7 +400,7 @@ class OKEchoFactory(Factory):
         L{twisted.internet.task.Clock} in tests); the global reactor by default.
     """
 
-    protocol = OKEchoProtocol
+    protocol = OKEchoProtocol  # type: ignore[assignment]
     noisy = False
 
     def __init__(
@@ -487,4 +486,3 @@ class OKEchoFactory(Factory):
         """
         waiting = [client.shutdown(timeout) for client in list(self._clients)]
         return DeferredList(waiting, consumeErrors=True)
-

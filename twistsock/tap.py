@@ -80,7 +80,8 @@ class ServerOptions(usage.Options):
         "line with the prefix, the line and the line's own terminator. "
         "PORT is a number (tcp:N on all interfaces) or any Twisted endpoint description: "
         "tcp:8888:interface=127.0.0.1:backlog=50, tcp6:8888, unix:/run/echo.sock, "
-        "ssl:8443:privateKey=key.pem:certKey=cert.pem, haproxy:tcp:8888, systemd:domain=INET:index=0."
+        "ssl:8443:privateKey=key.pem:certKey=cert.pem, haproxy:tcp:8888, "
+        "systemd:domain=INET:index=0."
     )
 
     optFlags = [
@@ -340,7 +341,9 @@ def makeService(config: ServerOptions) -> MultiService:
             usable=max(after - FD_RESERVE, 0),
         )
     elif after != before:
-        _log.info("raised the open-files limit from {before} to {after}", before=before, after=after)
+        _log.info(
+            "raised the open-files limit from {before} to {after}", before=before, after=after
+        )
     endpoints = [(d, serverFromString(reactor, d)) for d in config["ports"]]
     top = MultiService()
     EchoServerService(endpoints, factory, cast(IReactorCore, reactor)).setServiceParent(top)

@@ -1,0 +1,205 @@
+"""
+End-to-end tests: C{twistd -n twistsock} as a subprocess, talked to over real sockets.
+"""
+
+from __future__ import annotations
+
+import signal
+import socket
+import ssl
+import tempfile
+import time
+from pathlib import Path
+
+from twisted.trial.unittest import SynchronousTestCase
+
+from tests._certificates import makeSelfSigned
+from tests._twistd import Twistd
+
+WELCOME = b"Welcome to the server. Type something and hit enter\n"
+LOCAL = "tcp:0:interface=127.0.0.1"
+
+
+def recvExactly(sock: socket.socket, count: int) -> bytes:
+    """
+    Read exactly C{count} bytes, or fewer if the server closes first.
+    """
+    data = bytearray()
+    while len(data) < count:
+        chunk = sock.recv(count - len(data))
+        if not chunk:
+            break
+        data += chunk
+    return bytes(data)
+
+
+def recvAll(sock: socket.socket) -> bytes:
+    """
+    Read until the server closes the connection.
+    """
+    data = bytearray()
+    while chunk := sock.recv(65536):
+        data += chunk
+    return bytes(data)
+
+
+class ServerProcessTests(SynchronousTestCase):
+    """
+    The plugin as users run it.
+    """
+
+    def start(self, *arguments: str, fileLimit: int | None = None) -> Twistd:
+        server = Twistd(*arguments, fileLimit=fileLimit)
+        self.addCleanup(server.stop)
+        return server
+
+    def client(self, server: Twistd) -> socket.socket:
+        sock = server.connect()
+        self.addCleanup(sock.close)
+        return sock
+
+    def test_conversation(self) -> None:
+        """
+        C{printf 'hi\\r\\nasd\\n' | nc 127.0.0.1 PORT}: the welcome, C{OK...hi}, C{OK...asd},
+        and the connection is logged as the tutorial printed it.
+        """
+        server = self.start("--port", LOCAL)
+        sock = self.client(server)
+        sock.sendall(b"hi\r\nasd\n")
+        sock.shutdown(socket.SHUT_WR)
+        self.assertEqual(recvAll(sock), WELCOME + b"OK...hi\r\nOK...asd\n")
+        server.waitForLine(r"Connected with 127\.0\.0\.1:\d+")
+        server.waitForLine(r"Disconnected 127\.0\.0\.1:\d+ after .* 2 lines, 8 bytes in")
+
+    def test_threeConcurrentClients(self) -> None:
+        """
+        Three clients connected at once each get their own replies, interleaved.
+        """
+        server = self.start("--port", LOCAL)
+        clients = [self.client(server) for _ in range(3)]
+        for sock in clients:
+            self.assertEqual(recvExactly(sock, len(WELCOME)), WELCOME)
+        for round in range(3):
+            for number, sock in enumerate(clients):
+                sock.sendall(f"client {number} round {round}\n".encode())
+            for number, sock in enumerate(clients):
+                expected = f"OK...client {number} round {round}\n".encode()
+                self.assertEqual(recvExactly(sock, len(expected)), expected)
+
+    def test_portInUse(self) -> None:
+        """
+        A port already taken: exit status 1 and exactly one line on stderr, naming the
+        address; no traceback anywhere.
+        """
+        taken = socket.socket()
+        self.addCleanup(taken.close)
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        server = self.start("--port", f"tcp:{port}:interface=127.0.0.1")
+        self.assertEqual(server.finish(), 1)
+        self.assertEqual(
+            server.stderr.decode(),
+            f"twistd twistsock: cannot listen on tcp:{port}:interface=127.0.0.1: "
+            "address already in use\n",
+        )
+        self.assertNotIn("Traceback", "\n".join(server.lines))
+
+    def test_badOption(self) -> None:
+        """
+        An invalid option value is one line on stderr and a non-zero exit.
+        """
+        server = self.start("--max-line-length", "-5")
+        self.assertEqual(server.finish(), 1)
+        lines = server.stderr.decode().splitlines()
+        self.assertEqual(len(lines), 1, lines)
+        self.assertIn("--max-line-length must be at least 1", lines[0])
+
+    def test_sigterm(self) -> None:
+        """
+        On SIGTERM the server flushes pending replies, closes every connection, aborts a
+        client that does not read, and exits within 2 seconds reporting the signal.
+        """
+        server = self.start("--port", LOCAL)
+        talker = self.client(server)
+        silent = self.client(server)
+        silent.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        self.assertEqual(recvExactly(talker, len(WELCOME)), WELCOME)
+        talker.sendall(b"before shutdown\n")
+        self.assertEqual(recvExactly(talker, 21), b"OK...before shutdown\n")
+        # Make the silent client owe the server a lot of unread replies.
+        silent.sendall(b"x" * 1000 + b"\n")
+        silent.sendall(b"y\n" * 200_000)
+        server.waitForLine("Connected with .*")
+        signalled = time.monotonic()
+        server.process.send_signal(signal.SIGTERM)
+        code = server.finish(timeout=10)
+        elapsed = time.monotonic() - signalled
+        self.assertEqual(code, -signal.SIGTERM)
+        self.assertLess(elapsed, 2.0)
+        self.assertEqual(recvAll(talker), b"")
+        self.assertNotIn("Traceback", "\n".join(server.lines))
+
+    def test_tls(self) -> None:
+        """
+        Over a TLS endpoint with a self-signed certificate the welcome and replies arrive
+        (the welcome waits for the handshake), and a client that sends 8 MiB without
+        reading still gets every reply.
+        """
+        directory = Path(tempfile.mkdtemp())
+        key, cert = makeSelfSigned(directory)
+        server = self.start("--port", f"ssl:0:interface=127.0.0.1:privateKey={key}:certKey={cert}")
+        context = ssl.create_default_context(cafile=str(cert))
+        sock = context.wrap_socket(self.client(server), server_hostname="localhost")
+        sock.sendall(b"over tls\r\n")
+        self.assertEqual(recvExactly(sock, len(WELCOME) + 15), WELCOME + b"OK...over tls\r\n")
+        count = 8 * 1024 * 1024 // 16
+        sock.settimeout(1)
+        sent = 0
+        block = b"0123456789abcde\n" * 4096
+        try:
+            while sent < count * 16:
+                sock.sendall(block)
+                sent += len(block)
+        except TimeoutError:
+            pass  # the server stopped reading: backpressure over TLS
+        self.assertLess(sent, count * 16, "the server never pushed back over TLS")
+        sock.settimeout(30)
+        lines = sent // 16
+        received = recvExactly(sock, lines * 21)
+        self.assertTrue(received == b"OK...0123456789abcde\n" * lines)
+
+    def test_outOfFileDescriptors(self) -> None:
+        """
+        With too few file descriptors for C{--max-connections} the server warns at start,
+        keeps serving the clients it has when descriptors run out, and serves new ones
+        once descriptors are free again.
+        """
+        server = self.start("--port", LOCAL, "--max-connections", "10000", fileLimit=64)
+        server.waitForLine(r"open-files limit is 64, below the 10032 that --max-connections")
+        first = self.client(server)
+        self.assertEqual(recvExactly(first, len(WELCOME)), WELCOME)
+        extra = []
+        for _ in range(100):
+            try:
+                extra.append(socket.create_connection(server.address(), timeout=5))
+            except OSError:
+                break
+        server.waitForLine("EMFILE")  # the server did run out of descriptors
+        try:
+            first.sendall(b"still served\n")
+            self.assertEqual(recvExactly(first, 18), b"OK...still served\n")
+        finally:
+            for sock in extra:
+                sock.close()
+        server.waitForLine("Disconnected")
+        # Descriptors are free again: a new client is served normally.
+        deadline = time.monotonic() + 10
+        while True:
+            late = self.client(server)
+            greeting = recvExactly(late, len(WELCOME))
+            if greeting == WELCOME or time.monotonic() > deadline:
+                break
+        self.assertEqual(greeting, WELCOME)
+        late.sendall(b"late\n")
+        self.assertEqual(recvExactly(late, 10), b"OK...late\n")
