@@ -7,14 +7,16 @@ Servers for the HTTP client's real-socket tests, all on 127.0.0.1 port 0.
 
 from __future__ import annotations
 
+import shutil
 import socket
 import struct
+import tempfile
 from pathlib import Path
 from typing import Any
 
 from twisted.internet.interfaces import IListeningPort
 from twisted.internet.protocol import Factory, Protocol
-from twisted.trial.unittest import TestCase
+from twisted.trial.unittest import SynchronousTestCase, TestCase
 from twisted.web import server
 from twisted.web.resource import Resource
 from twisted.web.static import File
@@ -87,6 +89,16 @@ def listenCanned(
 
     test.addCleanup(cleanup)
     return port.getHost().port, factory  # type: ignore[attr-defined]
+
+
+def temporaryDirectory(test: TestCase | SynchronousTestCase) -> Path:
+    """
+    A new empty directory, removed when the test ends.  (C{TestCase.mktemp} would put it
+    in the working directory under pytest, which is the checkout.)
+    """
+    path = Path(tempfile.mkdtemp(prefix="twistsock-test-"))
+    test.addCleanup(shutil.rmtree, path, ignore_errors=True)
+    return path
 
 
 def closedPort(reactor: Any) -> int:

@@ -7,7 +7,6 @@ reset, or send garbage, and over TLS.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import treq
@@ -23,7 +22,14 @@ from twisted.web.client import HTTPConnectionPool
 from twisted.web.server import Site
 
 from tests._certificates import makeSelfSigned
-from tests._http_servers import BINARY, Chunked, closedPort, listenCanned, listenWeb
+from tests._http_servers import (
+    BINARY,
+    Chunked,
+    closedPort,
+    listenCanned,
+    listenWeb,
+    temporaryDirectory,
+)
 from twistsock import (
     CertificateError,
     ConnectionRefused,
@@ -284,8 +290,7 @@ class WebServerTests(TestCase):
     """
 
     def setUp(self) -> None:
-        directory = Path(self.mktemp()).absolute()
-        directory.mkdir(parents=True)
+        directory = temporaryDirectory(self)
         self.port = listenWeb(self, reactor, directory)
         self.pool = HTTPConnectionPool(reactor, persistent=False)
         self.addCleanup(self.pool.closeCachedConnections)
@@ -482,8 +487,7 @@ class TLSTests(TestCase):
     """
 
     def setUp(self) -> None:
-        directory = Path(self.mktemp())
-        directory.mkdir()
+        directory = temporaryDirectory(self)
         keyPath, certPath = makeSelfSigned(directory)
         pem = keyPath.read_bytes() + certPath.read_bytes()
         options = PrivateCertificate.loadPEM(pem).options()

@@ -1,0 +1,370 @@
+"""
+Tests for the C{twistsock} command: argument handling in-process, then C{get} and C{probe}
+as subprocesses (C{python -m twistsock}) against servers on this test's reactor.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import sys
+from typing import Any
+
+from twisted.internet import reactor as _reactor
+from twisted.internet.defer import inlineCallbacks
+from twisted.internet.utils import getProcessOutputAndValue
+from twisted.trial.unittest import SynchronousTestCase, TestCase
+
+from tests._http_servers import BINARY, closedPort, listenCanned, listenWeb, temporaryDirectory
+from twistsock._cli import _Terminal, main, parse_target, write_atomically
+from twistsock._request import build_request, parse_url
+
+reactor: Any = _reactor
+
+#: No proxy settings: neither curl nor twistsock may leave 127.0.0.1.
+ENV = {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
+
+CANNED = (
+    b"HTTP/1.1 200 OK\r\n"
+    b"Content-Type: text/plain\r\n"
+    b"X-Spaced:   value with  spaces\r\n"
+    b"Content-Length: 6\r\n"
+    b"\r\n"
+    b"hello\n"
+)
+CHUNKED = (
+    b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n6\r\nhello \r\n5\r\nworld\r\n0\r\n\r\n"
+)
+
+
+class ArgumentTests(SynchronousTestCase):
+    """
+    Bad arguments give one line on stderr and an exit status, without a reactor.
+    """
+
+    def setUp(self) -> None:
+        self.stderr = io.StringIO()
+        self.patch(sys, "stderr", self.stderr)
+
+    def assertOneLine(self, code: int, argv: list[str], line: str) -> None:
+        """C{main(argv)} returns C{code} and writes exactly C{line} to stderr."""
+        self.assertEqual(main(argv), code)
+        self.assertEqual(self.stderr.getvalue(), line + "\n")
+
+    def test_missingURL(self) -> None:
+        """
+        C{get} without a URL exits 2 with one line.
+        """
+        self.assertOneLine(
+            2, ["get"], "twistsock: the following arguments are required: url "
+            "(try 'twistsock get --help')",
+        )  # fmt: skip
+
+    def test_badOptionValue(self) -> None:
+        """
+        A non-numeric C{--max-time} exits 2 with one line.
+        """
+        self.assertEqual(main(["get", "-m", "soon", "http://x/"]), 2)
+        self.assertEqual(self.stderr.getvalue().count("\n"), 1)
+        self.assertIn("--max-time", self.stderr.getvalue())
+
+    def test_unsupportedScheme(self) -> None:
+        """
+        An ftp URL exits 1, before any connection.
+        """
+        self.assertOneLine(1, ["get", "ftp://x/"], 'twistsock: (1) Protocol "ftp" not supported')
+
+    def test_malformedURL(self) -> None:
+        """
+        A URL with a space exits 3.
+        """
+        self.assertEqual(main(["get", "http://a b/"]), 3)
+        self.assertTrue(self.stderr.getvalue().startswith("twistsock: (3) URL rejected"))
+
+    def test_headerInjection(self) -> None:
+        """
+        A C{-H} value with CR/LF exits 43 before anything is sent.
+        """
+        self.assertEqual(main(["get", "-H", "X: a\r\nInjected: 1", "http://x/"]), 43)
+        self.assertEqual(self.stderr.getvalue().count("\n"), 1)
+
+    def test_silent(self) -> None:
+        """
+        C{-s} hides the error line (as curl does); C{-sS} shows it again.
+        """
+        self.assertEqual(main(["get", "-s", "ftp://x/"]), 1)
+        self.assertEqual(self.stderr.getvalue(), "")
+        self.assertEqual(main(["get", "-sS", "ftp://x/"]), 1)
+        self.assertEqual(self.stderr.getvalue().count("\n"), 1)
+
+    def test_badProbeTarget(self) -> None:
+        """
+        A probe target that is not C{HOST:PORT} exits 2.
+        """
+        self.assertOneLine(
+            2, ["probe", "localhost"], "twistsock: bad target 'localhost': expected HOST:PORT"
+        )
+
+    def test_parseTarget(self) -> None:
+        """
+        Targets are C{HOST:PORT}, with IPv6 literals in brackets; ports are 1-65535.
+        """
+        self.assertEqual(parse_target("example.com:80"), ("example.com", 80))
+        self.assertEqual(parse_target("[::1]:8080"), ("::1", 8080))
+        for bad in ["::1:80", "host", "host:", ":80", "host:0", "host:65536", "host:x"]:
+            self.assertRaises(ValueError, parse_target, bad)
+
+
+class HelperTests(SynchronousTestCase):
+    """
+    The atomic writer and the terminal observer.
+    """
+
+    def test_writeAtomically(self) -> None:
+        """
+        The file appears with the data and nothing else is left in the directory.
+        """
+        directory = temporaryDirectory(self)
+        write_atomically(str(directory / "out.bin"), b"data")
+        self.assertEqual(os.listdir(directory), ["out.bin"])
+        self.assertEqual((directory / "out.bin").read_bytes(), b"data")
+
+    def test_writeFailureLeavesNothing(self) -> None:
+        """
+        When the rename fails, the temporary file is removed and nothing is left.
+        """
+        directory = temporaryDirectory(self)
+        (directory / "out.bin").mkdir(parents=True)  # a directory cannot be replaced
+        self.assertRaises(OSError, write_atomically, str(directory / "out.bin"), b"data")
+        self.assertEqual(os.listdir(directory), ["out.bin"])
+
+    def test_verbose(self) -> None:
+        """
+        C{-v} shows request lines with C{>} and response lines with C{<}.
+        """
+        stream = io.StringIO()
+        terminal = _Terminal(stream, verbose=True, progress=False)
+        request = build_request(parse_url("http://h/"))
+        terminal.request_sent(request, request.to_bytes())
+        terminal.response_head(b"HTTP/1.1 200 OK\r\nA: b\r\n\r\n", 0)
+        lines = stream.getvalue().splitlines()
+        self.assertIn("> GET / HTTP/1.1", lines)
+        self.assertIn("> Host: h", lines)
+        self.assertEqual(lines[-3:], ["< HTTP/1.1 200 OK", "< A: b", "<"])
+
+    def test_progressBar(self) -> None:
+        """
+        With progress on, a tqdm bar is drawn on the stream and removed at the end; with
+        progress off, nothing is written.
+        """
+        stream = io.StringIO()
+        terminal = _Terminal(stream, verbose=False, progress=True)
+        terminal.response_head(b"HTTP/1.1 200 OK\r\n\r\n", 2048)
+        terminal.body_received(1024)
+        terminal.body_received(2048)
+        terminal.close()
+        self.assertIn("2.05k", stream.getvalue())
+        quiet = io.StringIO()
+        terminal = _Terminal(quiet, verbose=False, progress=False)
+        terminal.response_head(b"HTTP/1.1 200 OK\r\n\r\n", 2048)
+        terminal.body_received(2048)
+        terminal.close()
+        self.assertEqual(quiet.getvalue(), "")
+
+
+class CommandTests(TestCase):
+    """
+    C{python -m twistsock} as a subprocess.
+    """
+
+    def run_(self, *args: str) -> Any:
+        """Run the command; the Deferred fires with C{(stdout, stderr, status)}."""
+        return getProcessOutputAndValue(
+            sys.executable, ["-m", "twistsock", *args], env=ENV, reactor=reactor
+        )
+
+    def web(self) -> str:
+        """Start the twisted.web test site; return its base URL."""
+        directory = temporaryDirectory(self)
+        return f"http://127.0.0.1:{listenWeb(self, reactor, directory)}"
+
+    @inlineCallbacks
+    def assertFailsWith(self, code: int, line: bytes, *args: str) -> Any:
+        """The command exits C{code} with exactly C{line} on stderr and nothing on stdout."""
+        out, err, status = yield self.run_(*args)
+        self.assertEqual((status, err, out), (code, line + b"\n", b""))
+
+    @inlineCallbacks
+    def test_includeLikeCurl(self) -> Any:
+        """
+        C{get -i} prints the status line and headers as received, then the body: what
+        C{curl -i} prints for the same server, for a sized and a chunked body.
+        """
+        for canned, body in [(CANNED, b"hello\n"), (CHUNKED, b"hello world")]:
+            port, _ = listenCanned(self, reactor, canned, "close")
+            url = f"http://127.0.0.1:{port}/"
+            out, err, status = yield self.run_("get", "-i", url)
+            self.assertEqual((status, err), (0, b""))
+            head = canned[: canned.index(b"\r\n\r\n") + 4]
+            self.assertEqual(out, head + body)
+            curl = shutil.which("curl")
+            if curl is not None:
+                theirs, _, _ = yield getProcessOutputAndValue(curl, ["-s", "-i", url], env=ENV)
+                self.assertEqual(out, theirs)
+
+    @inlineCallbacks
+    def test_raw(self) -> Any:
+        """
+        C{--raw} prints exactly the bytes received, chunk framing included.
+        """
+        port, _ = listenCanned(self, reactor, CHUNKED, "close")
+        out, _, status = yield self.run_("get", "--raw", f"http://127.0.0.1:{port}/")
+        self.assertEqual((status, out), (0, CHUNKED))
+
+    @inlineCallbacks
+    def test_headersSent(self) -> Any:
+        """
+        C{-H} headers are sent after the default ones.
+        """
+        port, factory = listenCanned(self, reactor, CANNED, "close")
+        yield self.run_("get", "-H", "X-One: 1", "-H", "X-Two: 2", f"http://127.0.0.1:{port}/")
+        self.assertIn(b"Connection: close\r\nX-One: 1\r\nX-Two: 2\r\n\r\n", factory.requests[0])
+
+    @inlineCallbacks
+    def test_binaryBody(self) -> Any:
+        """
+        A binary body (every byte value) reaches stdout unchanged.
+        """
+        out, _, status = yield self.run_("get", self.web() + "/static/binary.bin")
+        self.assertEqual((status, out), (0, BINARY))
+
+    @inlineCallbacks
+    def test_location(self) -> Any:
+        """
+        Without C{-L} the redirect itself is printed; with C{-L} the final body.
+        """
+        base = self.web()
+        out, _, status = yield self.run_("get", base + "/redirect")
+        self.assertEqual(status, 0)
+        self.assertNotEqual(out, b"hello, world\n")
+        out, _, status = yield self.run_("get", "-L", base + "/redirect")
+        self.assertEqual((status, out), (0, b"hello, world\n"))
+        yield self.assertFailsWith(
+            47, b"twistsock: (47) Maximum (2) redirects followed",
+            "get", "-L", "--max-redirs", "2", base + "/loop",
+        )  # fmt: skip
+
+    @inlineCallbacks
+    def test_verbose(self) -> Any:
+        """
+        C{-v} writes the request and response headers to stderr, the body to stdout.
+        """
+        out, err, status = yield self.run_("get", "-v", self.web() + "/static/hello.txt")
+        self.assertEqual((status, out), (0, b"hello, world\n"))
+        self.assertIn(b"> GET /static/hello.txt HTTP/1.1\n", err)
+        self.assertIn(b"< HTTP/1.1 200 OK\n", err)
+
+    @inlineCallbacks
+    def test_fail(self) -> Any:
+        """
+        C{-f} turns a 404 into exit 22 and prints nothing; without it, the body is printed.
+        """
+        url = self.web() + "/missing"
+        yield self.assertFailsWith(
+            22, b"twistsock: (22) The requested URL returned error: 404", "get", "-f", url
+        )
+        out, _, status = yield self.run_("get", url)
+        self.assertEqual((status, out), (0, b"status body\n"))
+
+    @inlineCallbacks
+    def test_output(self) -> Any:
+        """
+        C{-o FILE} writes the body to FILE and nothing to stdout.
+        """
+        directory = temporaryDirectory(self)
+        target = directory / "hello.txt"
+        out, err, status = yield self.run_(
+            "get", "-o", str(target), self.web() + "/static/hello.txt"
+        )
+        self.assertEqual((status, out, err), (0, b"", b""))
+        self.assertEqual(target.read_bytes(), b"hello, world\n")
+        self.assertEqual(os.listdir(directory), ["hello.txt"])
+
+    @inlineCallbacks
+    def test_outputAtomic(self) -> Any:
+        """
+        A transfer cut short (exit 18) leaves no file at all, not even a temporary one,
+        and an existing file is left as it was.
+        """
+        port, _ = listenCanned(
+            self, reactor, b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\npartial", "close"
+        )
+        directory = temporaryDirectory(self)
+        url = f"http://127.0.0.1:{port}/"
+        out, err, status = yield self.run_("get", "-o", str(directory / "new"), url)
+        self.assertEqual((status, err.count(b"\n")), (18, 1))
+        self.assertEqual(os.listdir(directory), [])
+        (directory / "old").write_bytes(b"before")
+        out, err, status = yield self.run_("get", "-o", str(directory / "old"), url)
+        self.assertEqual(status, 18)
+        self.assertEqual(os.listdir(directory), ["old"])
+        self.assertEqual((directory / "old").read_bytes(), b"before")
+
+    def test_unresolvable(self) -> Any:
+        """
+        An unresolvable host exits 6 with curl's one line.
+        """
+        return self.assertFailsWith(
+            6,
+            b"twistsock: (6) Could not resolve host: nonexistent.invalid",
+            "get",
+            "http://nonexistent.invalid/",
+        )
+
+    def test_refused(self) -> Any:
+        """
+        A closed port exits 7 with one line.
+        """
+        port = closedPort(reactor)
+        line = f"twistsock: (7) Failed to connect to 127.0.0.1 port {port}: Connection refused"
+        return self.assertFailsWith(7, line.encode(), "get", f"http://127.0.0.1:{port}/")
+
+    @inlineCallbacks
+    def test_neverAnswers(self) -> Any:
+        """
+        A server that never answers exits 28 after C{-m 1}, with one line.
+        """
+        port, _ = listenCanned(self, reactor, b"", "stall")
+        url = f"http://127.0.0.1:{port}/"
+        yield self.assertFailsWith(
+            28, f"twistsock: (28) Operation timed out after 1 s: {url}".encode(),
+            "get", "-m", "1", url,
+        )  # fmt: skip
+
+    def test_badScheme(self) -> Any:
+        """
+        An unsupported scheme exits 1.
+        """
+        return self.assertFailsWith(
+            1, b'twistsock: (1) Protocol "gopher" not supported', "get", "gopher://x/"
+        )
+
+    @inlineCallbacks
+    def test_probe(self) -> Any:
+        """
+        C{probe} prints one line per target in argument order and exits 0 only when all
+        are open.
+        """
+        port, _ = listenCanned(self, reactor, b"", "close")
+        closed = closedPort(reactor)
+        targets = [f"127.0.0.1:{port}", f"127.0.0.1:{closed}", "nonexistent.invalid:80"]
+        out, err, status = yield self.run_("probe", *targets)
+        self.assertEqual((status, err), (1, b""))
+        lines = out.decode().splitlines()
+        self.assertEqual([line.split()[:2] for line in lines], [
+            [targets[0], "open"], [targets[1], "refused"], [targets[2], "unresolvable"]
+        ])  # fmt: skip
+        self.assertTrue(all(line.endswith(" ms") for line in lines))
+        out, err, status = yield self.run_("probe", targets[0])
+        self.assertEqual((status, out.split()[1]), (0, b"open"))
