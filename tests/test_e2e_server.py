@@ -143,8 +143,8 @@ class ServerProcessTests(SynchronousTestCase):
     def test_tls(self) -> None:
         """
         Over a TLS endpoint with a self-signed certificate the welcome and replies arrive
-        (the welcome waits for the handshake), and a client that sends 8 MiB without
-        reading still gets every reply.
+        (the welcome waits for the handshake), and a client that sends 64 MiB without
+        reading still gets every reply, while the server stops reading from it.
         """
         directory = Path(tempfile.mkdtemp())
         key, cert = makeSelfSigned(directory)
@@ -153,7 +153,7 @@ class ServerProcessTests(SynchronousTestCase):
         sock = context.wrap_socket(self.client(server), server_hostname="localhost")
         sock.sendall(b"over tls\r\n")
         self.assertEqual(recvExactly(sock, len(WELCOME) + 15), WELCOME + b"OK...over tls\r\n")
-        count = 8 * 1024 * 1024 // 16
+        count = 64 * 1024 * 1024 // 16
         sock.settimeout(1)
         sent = 0
         block = b"0123456789abcde\n" * 4096
