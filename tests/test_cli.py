@@ -11,13 +11,26 @@ import shutil
 import sys
 from typing import Any
 
+from twisted.internet import error
 from twisted.internet import reactor as _reactor
-from twisted.internet.defer import inlineCallbacks
+from twisted.internet.address import IPv4Address
+from twisted.internet.defer import Deferred, inlineCallbacks
+from twisted.internet.testing import MemoryReactorClock, StringTransport
 from twisted.internet.utils import getProcessOutputAndValue
+from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 
 from tests._http_servers import BINARY, closedPort, listenCanned, listenWeb, temporaryDirectory
-from twistsock._cli import _Terminal, main, parse_target, write_atomically
+from twistsock._cli import (
+    _get,
+    _parser,
+    _probe_all,
+    _Terminal,
+    main,
+    parse_target,
+    probe,
+    write_atomically,
+)
 from twistsock._request import build_request, parse_url
 
 reactor: Any = _reactor
@@ -171,6 +184,116 @@ class HelperTests(SynchronousTestCase):
         terminal.body_received(2048)
         terminal.close()
         self.assertEqual(quiet.getvalue(), "")
+
+
+class TerminalStream(io.StringIO):
+    """A text stream that says it is a terminal."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+class ProgressTests(SynchronousTestCase):
+    """
+    C{get -o} shows a progress bar only when stderr is a terminal.
+    """
+
+    def download(self, stderr: io.StringIO, *extra: str) -> str:
+        """Run C{get -o} in memory with C{stderr}; return what the file holds."""
+        self.patch(sys, "stderr", stderr)
+        target = temporaryDirectory(self) / "out"
+        options = _parser().parse_args(["get", "-o", str(target), *extra, "http://h/"])
+        memory = MemoryReactorClock()
+        d = Deferred.fromCoroutine(_get(memory, options, []))
+        protocol = memory.tcpClients[0][2].buildProtocol(IPv4Address("TCP", "1.2.3.4", 80))
+        protocol.makeConnection(StringTransport())
+        protocol.dataReceived(b"HTTP/1.1 200 OK\r\nContent-Length: 3000\r\n\r\n")
+        protocol.dataReceived(b"x" * 3000)
+        self.assertEqual(self.successResultOf(d), 0)
+        return target.read_text()
+
+    def test_terminal(self) -> None:
+        """
+        On a terminal, the bar is drawn while the file downloads.
+        """
+        stderr = TerminalStream()
+        self.assertEqual(self.download(stderr), "x" * 3000)
+        self.assertIn("3.00k", stderr.getvalue())
+
+    def test_notTerminal(self) -> None:
+        """
+        When stderr is not a terminal, nothing is written to it.
+        """
+        stderr = io.StringIO()
+        self.assertEqual(self.download(stderr), "x" * 3000)
+        self.assertEqual(stderr.getvalue(), "")
+
+    def test_silent(self) -> None:
+        """
+        C{-s} hides the bar even on a terminal.
+        """
+        stderr = TerminalStream()
+        self.download(stderr, "-s")
+        self.assertEqual(stderr.getvalue(), "")
+
+
+class ProbeTests(SynchronousTestCase):
+    """
+    C{probe} against a memory reactor: outcomes, time taken, and the concurrency bound.
+    """
+
+    def setUp(self) -> None:
+        self.reactor = MemoryReactorClock()
+
+    def test_open(self) -> None:
+        """
+        A connection that succeeds is C{open}, and is closed at once.
+        """
+        d = Deferred.fromCoroutine(probe(self.reactor, "example.com", 80, 3))
+        self.reactor.advance(0.25)
+        protocol = self.reactor.tcpClients[0][2].buildProtocol(IPv4Address("TCP", "1.2.3.4", 80))
+        transport = StringTransport()
+        protocol.makeConnection(transport)
+        self.assertEqual(self.successResultOf(d), ("open", 0.25))
+        self.assertTrue(transport.disconnecting)
+        self.assertEqual(self.reactor.getDelayedCalls(), [])
+
+    def test_refused(self) -> None:
+        """
+        A refused connection is C{refused}.
+        """
+        d = Deferred.fromCoroutine(probe(self.reactor, "example.com", 80, 3))
+        factory = self.reactor.tcpClients[0][2]
+        factory.clientConnectionFailed(None, Failure(error.ConnectionRefusedError()))
+        self.reactor.advance(1)
+        self.assertEqual(self.successResultOf(d)[0], "refused")
+
+    def test_timeout(self) -> None:
+        """
+        No answer within the timeout is C{timeout}, after exactly the timeout.
+        """
+        d = Deferred.fromCoroutine(probe(self.reactor, "example.com", 80, 3))
+        self.reactor.advance(2.9)
+        self.assertNoResult(d)
+        self.reactor.advance(0.1)
+        self.assertEqual(self.successResultOf(d), ("timeout", 3.0))
+
+    def test_bounded(self) -> None:
+        """
+        With C{--concurrency 1} the second target is tried only when the first is done;
+        lines come out in argument order and the status is 1 unless all are open.
+        """
+        out = io.StringIO()
+        self.patch(sys, "stdout", out)
+        targets = [("a:1", "a", 1), ("b:2", "b", 2)]
+        d = Deferred.fromCoroutine(_probe_all(self.reactor, targets, 3, 1))
+        self.assertEqual(len(self.reactor.tcpClients), 1)
+        self.reactor.advance(3)
+        self.assertEqual(len(self.reactor.tcpClients), 2)
+        self.assertEqual(out.getvalue(), "a:1 timeout 3000.0 ms\n")
+        self.reactor.advance(3)
+        self.assertEqual(self.successResultOf(d), 1)
+        self.assertEqual(out.getvalue().splitlines()[1], "b:2 timeout 3000.0 ms")
 
 
 class CommandTests(TestCase):
