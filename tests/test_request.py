@@ -140,6 +140,21 @@ class HeaderTests(SynchronousTestCase):
         self.assertEqual(validate_headers(None), ())
         self.assertRaises(InvalidHeader, validate_headers, {"A": "1\r\nB: 2"})
 
+    def test_surroundingWhitespace(self) -> None:
+        """
+        Whitespace around a value is dropped (h11 would refuse it when sending).
+        """
+        self.assertEqual(validate_headers({"A": " \t1 2\t "}), (("A", "1 2"),))
+
+    def test_h11Refusal(self) -> None:
+        """
+        A request h11 would refuse (two C{Host} headers) fails with L{InvalidHeader} when
+        it is built, not later when the connection is made.
+        """
+        url = parse_url("http://h/")
+        e = self.assertRaises(InvalidHeader, build_request, url, [("Host", "a"), ("Host", "b")])
+        self.assertEqual(e.header, "Host: a; Host: b")
+
     @settings(max_examples=50, deadline=None)
     @given(st.text(), st.sampled_from(["\r", "\n", "\x00"]), st.text())
     def test_noInjectionThroughHeaders(self, before: str, control: str, after: str) -> None:

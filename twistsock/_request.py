@@ -165,11 +165,12 @@ def parse_header_line(line: str) -> tuple[str, str]:
     name, colon, value = line.partition(":")
     if not colon:
         raise InvalidHeader(line, "expected 'Name: value'")
-    return _checked_header(name, value.strip(" \t"), line)
+    return _checked_header(name, value, line)
 
 
 def _checked_header(name: str, value: str, shown: str) -> tuple[str, str]:
     """Return C{(name, value)}, or raise L{InvalidHeader} naming C{shown}."""
+    value = value.strip(" \t")  # surrounding whitespace is not part of a field value
     if not _TOKEN.match(name):
         raise InvalidHeader(shown, "the name is not a valid token")
     if _VALUE_FORBIDDEN.search(value):
@@ -228,6 +229,8 @@ def build_request(url: ParsedURL, extra_headers: Iterable[tuple[str, str]] = ())
     An extra header named like one of those (case-insensitively) replaces it where it
     stands, as curl's C{-H} does; others are appended in order (repeats allowed).
     Headers are assumed checked (L{validate_headers} or L{parse_header_line}).
+
+    @raise InvalidHeader: when h11 refuses the result (two C{Host} headers, for one).
     """
     headers: list[tuple[str, str]] = [
         ("Host", url.authority),
@@ -242,4 +245,10 @@ def build_request(url: ParsedURL, extra_headers: Iterable[tuple[str, str]] = ())
             headers.append((name, value))
         else:
             headers[index] = (name, value)
-    return GetRequest(url=url, headers=tuple(headers))
+    request = GetRequest(url=url, headers=tuple(headers))
+    try:
+        request.to_h11()  # h11's own checks, now rather than when the connection is made
+    except h11.LocalProtocolError as e:
+        shown = "; ".join(f"{name}: {value}" for name, value in extra_headers)
+        raise InvalidHeader(shown, str(e)) from None
+    return request
