@@ -28,6 +28,7 @@ import multiprocessing  # noqa: E402
 import os  # noqa: E402
 import shutil  # noqa: E402
 import tempfile  # noqa: E402
+import threading  # noqa: E402
 import time  # noqa: E402
 from concurrent.futures import ThreadPoolExecutor  # noqa: E402
 from typing import Any  # noqa: E402
@@ -88,20 +89,17 @@ def check(status: int, body: bytes, expected: bytes) -> None:
         raise BadResponse(f"status {status}, {len(body)} bytes (expected {len(expected)})")
 
 
-def run_blocking(
-    url: str, expected: bytes, concurrency: int, warmup: float, duration: float
-) -> tuple[int, float]:
+def run_blocking(url: str, expected: bytes, concurrency: int, window: tuple[float, float]) -> int:
     """
     GET C{url} with C{http.client}, a new connection per request, from C{concurrency}
     threads.
 
-    @return: the requests completed in the measured window, and its length in seconds.
+    @param window: the C{time.monotonic()} instants that start and end the measurement.
+    @return: the requests completed in the measured window.
     """
     host, _, rest = url.removeprefix("http://").partition("/")
     hostname, _, port = host.partition(":")
     path = "/" + rest
-    start = time.monotonic()
-    window = (start + warmup, start + warmup + duration)
     counts = [0] * concurrency
 
     def loop(i: int) -> None:
@@ -123,16 +121,17 @@ def run_blocking(
         with ThreadPoolExecutor(concurrency) as pool:
             for f in [pool.submit(loop, i) for i in range(concurrency)]:
                 f.result()
-    return sum(counts), duration
+    return sum(counts)
 
 
 def run_twisted(
-    client: str, url: str, expected: bytes, concurrency: int, warmup: float, duration: float
-) -> tuple[int, float]:
+    client: str, url: str, expected: bytes, concurrency: int, window: tuple[float, float]
+) -> int:
     """
     GET C{url} with treq or twistsock's C{fetch} on the reactor, C{concurrency} at a time.
 
-    @return: the requests completed in the measured window, and its length in seconds.
+    @param window: the C{time.monotonic()} instants that start and end the measurement.
+    @return: the requests completed in the measured window.
     """
     from twisted.internet import reactor
     from twisted.internet.defer import Deferred
@@ -156,8 +155,6 @@ def run_twisted(
 
             return treq.get(url, pool=pool, reactor=reactor).addCallback(body)
 
-    start = time.monotonic()
-    window = (start + warmup, start + warmup + duration)
     state: dict[str, Any] = {"count": 0, "running": concurrency, "error": None}
 
     def done(result: tuple[int, bytes]) -> None:
@@ -180,13 +177,13 @@ def run_twisted(
 
     for _ in range(concurrency):
         reactor.callWhenRunning(lambda: get().addCallback(done).addErrback(failed))  # type: ignore[attr-defined]
-    reactor.callLater(warmup + duration + 60, reactor.stop)  # type: ignore[attr-defined]
+    reactor.callLater(window[1] - time.monotonic() + 60, reactor.stop)  # type: ignore[attr-defined]
     reactor.run()  # type: ignore[attr-defined]
     if state["error"] is not None:
         state["error"].raiseException()
     if state["running"]:
         raise TimeoutError("requests still running a minute after the window")
-    return state["count"], duration
+    return state["count"]
 
 
 def client_process(
@@ -206,14 +203,32 @@ def client_process(
     _load.pin_to_cpu(cpu)
     _load.raise_nofile_limit(4096)
     try:
-        before = os.times()
+        if client != "http.client":  # import before the clock starts
+            import treq  # noqa: F401
+            from twisted.internet import reactor  # noqa: F401
+
+            import twistsock  # noqa: F401
+        start = time.monotonic()
+        window = (start + warmup, start + warmup + duration)
+        # The process's CPU time (all threads) at both ends of the window.
+        times: list[os.times_result] = []
+        timers = [threading.Timer(t - start, lambda: times.append(os.times())) for t in window]
+        for timer in timers:
+            timer.start()
         if client == "http.client":
-            count, seconds = run_blocking(url, expected, concurrency, warmup, duration)
+            count = run_blocking(url, expected, concurrency, window)
         else:
-            count, seconds = run_twisted(client, url, expected, concurrency, warmup, duration)
-        after = os.times()
-        cpu_s = (after.user - before.user) + (after.system - before.system)
-        results.put({"requests": count, "seconds": seconds, "client_cpu_s_total": cpu_s})
+            count = run_twisted(client, url, expected, concurrency, window)
+        for timer in timers:
+            timer.join()
+        cpu_s = sum(times[1][:2]) - sum(times[0][:2])
+        results.put(
+            {
+                "requests": count,
+                "seconds": duration,
+                "client_cpu_us_per_request": round(cpu_s * 1e6 / count, 1) if count else None,
+            }
+        )
     except BaseException as e:  # reported to the runner
         results.put({"error": f"{type(e).__name__}: {e}"})
 
@@ -265,41 +280,62 @@ def measure(
     return out
 
 
-def markdown(report: dict[str, Any]) -> str:
+def _table(report: dict[str, Any], key: str, note: str) -> list[str]:
     """
-    The results as a Markdown table, with ratios to treq without a pool and to http.client.
+    One Markdown table of figure C{key} for every case and client, with fetch's ratios.
     """
     lines = [
-        "HTTP GET benchmark against nginx on 127.0.0.1, "
-        f"{_servers.stamp_line(report['machine'])}.",
-        "Requests per second (higher is better); × = fetch / the other client.",
+        note,
         "",
         "| file | mode | " + " | ".join(CLIENTS) + " | fetch × treq | fetch × treq pooled "
-        "| fetch × http.client | nginx CPU (fetch run) |",
-        "|---|---|" + "---:|" * (len(CLIENTS) + 4),
+        "| fetch × http.client |",
+        "|---|---|" + "---:|" * (len(CLIENTS) + 3),
     ]
     for case in report["cases"]:
         figures = case["clients"]
 
-        def rate(name: str, figures: dict[str, Any] = figures) -> float | None:
-            return figures.get(name, {}).get("requests_per_s")
+        def value(name: str, figures: dict[str, Any] = figures) -> float | None:
+            return figures.get(name, {}).get(key)
 
-        def ratio(other: str, rate: Any = rate) -> str:
-            mine, theirs = rate("fetch"), rate(other)
+        def ratio(other: str, value: Any = value) -> str:
+            mine, theirs = value("fetch"), value(other)
             return f"{mine / theirs:.2f}×" if mine and theirs else "n/a"
 
         cells = [
-            f"{rate(c):,}" if rate(c) is not None else figures.get(c, {}).get("error", "n/a")[:50]
+            f"{value(c):,}"
+            if value(c) is not None
+            else figures.get(c, {}).get("error", "n/a")[:50]
             for c in CLIENTS
         ]
-        share = figures.get("fetch", {}).get("server_cpu_share")
         lines.append(
             f"| {case['file']} | {case['mode']} | "
             + " | ".join(cells)
-            + f" | {ratio('treq')} | {ratio('treq-pooled')} | {ratio('http.client')} | "
-            + ("n/a" if share is None else f"{share:.0%}")
-            + " |"
+            + f" | {ratio('treq')} | {ratio('treq-pooled')} | {ratio('http.client')} |"
         )
+    return lines
+
+
+def markdown(report: dict[str, Any]) -> str:
+    """
+    The results as Markdown: requests per second, then client CPU per request.
+    """
+    lines = [
+        "HTTP GET benchmark against nginx on 127.0.0.1, "
+        f"{_servers.stamp_line(report['machine'])}; {report['server']}.",
+        "",
+    ]
+    lines += _table(
+        report,
+        "requests_per_s",
+        "Requests per second (higher is better); × = fetch's figure / the other client's:",
+    )
+    lines += [""]
+    lines += _table(
+        report,
+        "client_cpu_us_per_request",
+        "Client CPU µs per request over the same window (lower is better; the figure that a "
+        "busy machine disturbs least):",
+    )
     lines += ["", "Clients:", ""] + [f"- `{c}`: {CLIENT_LABELS[c]}" for c in CLIENTS]
     if report["skipped"]:
         lines += ["", "Skipped: " + "; ".join(f"{k}: {v}" for k, v in report["skipped"].items())]
