@@ -237,6 +237,57 @@ class ProgressTests(SynchronousTestCase):
         self.assertEqual(stderr.getvalue(), "")
 
 
+class InterruptTests(SynchronousTestCase):
+    """
+    Ctrl-C (the reactor shutting down) ends C{get} and C{probe} quietly with status 130.
+    """
+
+    def shutDown(self, memory: MemoryReactorClock) -> None:
+        """Run the reactor's before-shutdown triggers, as Ctrl-C would."""
+        for function, args, kwargs in memory.triggers["before"]["shutdown"]:
+            function(*args, **kwargs)
+
+    def test_get(self) -> None:
+        """
+        An interrupted C{get} aborts its connection, prints nothing and returns 130.
+        """
+        stderr = io.StringIO()
+        self.patch(sys, "stderr", stderr)
+        memory = MemoryReactorClock()
+        options = _parser().parse_args(["get", "http://h/"])
+        d = Deferred.fromCoroutine(_get(memory, options, []))
+        protocol = memory.tcpClients[0][2].buildProtocol(IPv4Address("TCP", "1.2.3.4", 80))
+        transport = StringTransport()
+        protocol.makeConnection(transport)
+        self.shutDown(memory)
+        self.assertEqual(self.successResultOf(d), 130)
+        self.assertTrue(transport.disconnected)
+        self.assertEqual(stderr.getvalue(), "")
+
+    def test_probe(self) -> None:
+        """
+        An interrupted C{probe} stops printing and returns 130.
+        """
+        out = io.StringIO()
+        self.patch(sys, "stdout", out)
+        memory = MemoryReactorClock()
+        d = Deferred.fromCoroutine(_probe_all(memory, [("a:1", "a", 1)], 3, 1))
+        self.shutDown(memory)
+        self.assertEqual(self.successResultOf(d), 130)
+        self.assertEqual(out.getvalue(), "")
+
+    def test_finishedWorkIgnoresShutdown(self) -> None:
+        """
+        Once the work is done, the shutdown at the end of the command changes nothing.
+        """
+        self.patch(sys, "stdout", io.StringIO())
+        memory = MemoryReactorClock()
+        d = Deferred.fromCoroutine(_probe_all(memory, [("a:1", "a", 1)], 3, 1))
+        memory.advance(3)
+        self.assertEqual(self.successResultOf(d), 1)
+        self.shutDown(memory)
+
+
 class ProbeTests(SynchronousTestCase):
     """
     C{probe} against a memory reactor: outcomes, time taken, and the concurrency bound.

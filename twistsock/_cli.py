@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from typing import IO, Any, NoReturn
 
 from twisted.internet import error
-from twisted.internet.defer import Deferred, DeferredSemaphore
+from twisted.internet.defer import CancelledError, Deferred, DeferredSemaphore
 from twisted.internet.endpoints import HostnameEndpoint
 from twisted.internet.protocol import Factory, Protocol
 from twisted.internet.task import react
@@ -38,6 +38,32 @@ EXIT_USAGE = 2
 
 EXIT_WRITE_ERROR = 23
 """Exit status when the output cannot be written (curl's "write error")."""
+
+EXIT_INTERRUPTED = 130
+"""Exit status when the reactor is stopped (Ctrl-C, SIGTERM) before the work is done."""
+
+
+def _on_shutdown(reactor: Any, interrupt: Any) -> Any:
+    """
+    Call C{interrupt()} if the reactor starts shutting down (Ctrl-C, SIGTERM) while the
+    work runs.  Returns C{check()}: whether C{interrupt} was called; C{check(done=True)}
+    also stops watching (the trigger stays registered, but does nothing any more).
+    """
+    state = {"interrupted": False, "watching": True}
+
+    def fire() -> None:
+        if state["watching"]:
+            state["interrupted"] = True
+            interrupt()
+
+    reactor.addSystemEventTrigger("before", "shutdown", fire)
+
+    def check(done: bool = False) -> bool:
+        if done:
+            state["watching"] = False
+        return state["interrupted"]
+
+    return check
 
 
 class _UsageError(Exception):
@@ -243,25 +269,30 @@ async def _get(reactor: Any, options: argparse.Namespace, headers: list[tuple[st
     """Fetch C{options.url} and write the result; return the exit status."""
     progress = bool(options.output) and not options.silent and sys.stderr.isatty()
     terminal = _Terminal(sys.stderr, options.verbose, progress)
+    fetching = fetch_with_observer(
+        options.url,
+        reactor=reactor,
+        timeout=options.max_time,
+        connect_timeout=options.connect_timeout,
+        headers=headers,
+        max_body_size=options.max_filesize,
+        follow_redirects=options.location,
+        max_redirects=options.max_redirs,
+        tls_verify=not options.insecure,
+        observer=terminal,
+    )
+    interrupted = _on_shutdown(reactor, fetching.cancel)
     try:
-        response = await fetch_with_observer(
-            options.url,
-            reactor=reactor,
-            timeout=options.max_time,
-            connect_timeout=options.connect_timeout,
-            headers=headers,
-            max_body_size=options.max_filesize,
-            follow_redirects=options.location,
-            max_redirects=options.max_redirs,
-            tls_verify=not options.insecure,
-            observer=terminal,
-        )
+        response = await fetching
         if options.fail and response.code >= 400:
             raise HTTPStatusError(response.url, response.code)
+    except CancelledError:
+        return EXIT_INTERRUPTED
     except FetchError as e:
         return _report(options, e)
     finally:
         terminal.close()
+        interrupted(done=True)
     data = _output(options, response)
     try:
         if options.output:
@@ -358,11 +389,20 @@ async def _probe_all(
         semaphore.run(lambda h, p: Deferred.fromCoroutine(probe(reactor, h, p, timeout)), h, p)
         for _, h, p in targets
     ]
+
+    def cancel_all() -> None:
+        for each in pending:
+            each.cancel()
+
+    interrupted = _on_shutdown(reactor, cancel_all)
     status = 0
     for (target, _, _), result in zip(targets, pending, strict=True):
         word, seconds = await result
+        if interrupted():
+            return EXIT_INTERRUPTED
         sys.stdout.write(f"{target} {word} {seconds * 1000:.1f} ms\n")
         sys.stdout.flush()
         if word != "open":
             status = 1
+    interrupted(done=True)
     return status
