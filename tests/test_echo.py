@@ -234,13 +234,13 @@ class LimitTests(SynchronousTestCase):
     def test_idleTimeout(self) -> None:
         """
         A client that sends nothing for the idle timeout gets C{ERROR idle timeout} and
-        is disconnected.
+        is disconnected (checked by a sweep once a second).
         """
         protocol, transport = connect(OKEchoFactory(idle_timeout=30, reactor=self.clock))
         transport.clear()
-        self.clock.advance(29.9)
+        self.clock.pump([1] * 29)
         self.assertFalse(transport.disconnecting)
-        self.clock.advance(0.1)
+        self.clock.pump([1] * 2)
         self.assertEqual(transport.value(), b"ERROR idle timeout\n")
         self.assertTrue(transport.disconnecting)
 
@@ -249,12 +249,36 @@ class LimitTests(SynchronousTestCase):
         Input resets the idle clock.
         """
         protocol, transport = connect(OKEchoFactory(idle_timeout=30, reactor=self.clock))
-        self.clock.advance(20)
+        self.clock.pump([1] * 20)
         protocol.dataReceived(b"x\n")
-        self.clock.advance(20)
+        self.clock.pump([1] * 29)
         self.assertFalse(transport.disconnecting)
-        self.clock.advance(10)
+        self.clock.pump([1] * 3)
         self.assertTrue(transport.disconnecting)
+
+    def test_shortIdleTimeout(self) -> None:
+        """
+        An idle timeout under a second is swept four times per timeout.
+        """
+        factory = OKEchoFactory(idle_timeout=0.2, reactor=self.clock)
+        self.assertEqual(factory.sweepInterval, 0.05)
+        protocol, transport = connect(factory)
+        self.clock.pump([0.05] * 3)
+        self.assertFalse(transport.disconnecting)
+        self.clock.pump([0.05] * 3)
+        self.assertTrue(transport.disconnecting)
+
+    def test_oneTimerForAllClients(self) -> None:
+        """
+        Idle connections cost no timer each: one sweep serves them all, and it stops when
+        the last client leaves.
+        """
+        factory = OKEchoFactory(reactor=self.clock)
+        clients = [connect(factory)[0] for _ in range(3)]
+        self.assertEqual(len(self.clock.getDelayedCalls()), 1)
+        for client in clients:
+            lose(client)
+        self.assertEqual(self.clock.getDelayedCalls(), [])
 
     def test_idleTimeoutDisabled(self) -> None:
         """
@@ -272,7 +296,7 @@ class LimitTests(SynchronousTestCase):
         protocol, transport = connect(
             OKEchoFactory(idle_timeout=5, close_timeout=2, reactor=self.clock)
         )
-        self.clock.advance(5)
+        self.clock.pump([1] * 5)
         self.assertTrue(transport.disconnecting)
         self.assertFalse(transport.disconnected)
         self.clock.advance(2)
@@ -283,7 +307,7 @@ class LimitTests(SynchronousTestCase):
         A connection that closes in time leaves no timer behind.
         """
         protocol, transport = connect(OKEchoFactory(idle_timeout=5, reactor=self.clock))
-        self.clock.advance(5)
+        self.clock.pump([1] * 5)
         lose(protocol)
         self.assertEqual(self.clock.getDelayedCalls(), [])
 
@@ -392,7 +416,7 @@ class FlowControlTests(SynchronousTestCase):
         """
         protocol, transport = connect(OKEchoFactory(idle_timeout=1, reactor=self.clock))
         protocol.pauseProducing()
-        self.clock.advance(1)
+        self.clock.pump([0.25] * 4)
         protocol.resumeProducing()
         self.assertEqual(transport.producerState, "paused")
 
@@ -453,7 +477,7 @@ class FlowControlTests(SynchronousTestCase):
         """
         factory = OKEchoFactory(idle_timeout=1, close_timeout=60, reactor=self.clock)
         protocol, transport = connect(factory)
-        self.clock.advance(1)
+        self.clock.pump([0.25] * 4)
         factory.shutdown(0.5)
         self.clock.advance(0.5)
         self.assertTrue(transport.disconnected)

@@ -183,6 +183,36 @@ class RealSocketTests(TestCase):
         self.assertEqual(received, WELCOME + b"OK...hi\r\nOK...asd\n")
 
     @inlineCallbacks
+    def test_directWriteOnPlainTCPOnly(self) -> Generator[Deferred[Any], Any, None]:
+        """
+        Replies go straight to the socket on plain TCP, unless turned off; TLS and UNIX
+        connections always use their transport's own C{write}.
+        """
+        key, cert = makeSelfSigned(self.directory)
+        for description, direct_write, expected in [
+            ("tcp:0:interface=127.0.0.1", True, True),
+            ("tcp:0:interface=127.0.0.1", False, False),
+            (f"ssl:0:interface=127.0.0.1:privateKey={key}:certKey={cert}", True, False),
+            (f"unix:{self.directory / 'direct.sock'}", True, False),
+        ]:
+            self.factory = OKEchoFactory(direct_write=direct_write, reactor=reactor)
+            port = yield self.listen(description)
+            address: Any = port.getHost()
+            sock = (
+                socket.socket(socket.AF_UNIX)
+                if description.startswith("unix")
+                else socket.socket(socket.AF_INET)
+            )
+            self.addCleanup(sock.close)
+            sock.connect(
+                address.name if description.startswith("unix") else (address.host, address.port)
+            )
+            while not self.factory._clients:
+                yield deferLater(reactor, 0.01, lambda: None)
+            (server,) = self.factory._clients
+            self.assertEqual(server._direct, expected, description)
+
+    @inlineCallbacks
     def test_unixSocket(self) -> Generator[Deferred[Any], Any, None]:
         """
         The factory serves a UNIX socket endpoint just the same.

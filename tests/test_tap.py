@@ -53,6 +53,7 @@ class OptionsTests(SynchronousTestCase):
                 "max_connections": 10000,
                 "max_per_ip": 0,
                 "close_timeout": 10.0,
+                "direct_write": True,
             },
         )
 
@@ -85,7 +86,7 @@ class OptionsTests(SynchronousTestCase):
         options = parse(
             "--welcome", "hello", "--prefix", ">>", "--mode", "once",
             "--max-line-length", "10", "--idle-timeout", "0", "--max-connections", "5",
-            "--max-per-ip", "2", "--close-timeout", "1.5",
+            "--max-per-ip", "2", "--close-timeout", "1.5", "--no-direct-write",
         )  # fmt: skip
         factory = OKEchoFactory(reactor=Clock(), **options["factory"])
         self.assertEqual(factory.welcome, b"hello\n")
@@ -96,6 +97,7 @@ class OptionsTests(SynchronousTestCase):
             (10, 0.0, 5),
         )
         self.assertEqual((factory.max_per_ip, factory.close_timeout), (2, 1.5))
+        self.assertFalse(factory.direct_write)
 
     def test_noWelcome(self) -> None:
         """
@@ -141,7 +143,7 @@ class OptionsTests(SynchronousTestCase):
             "--port", "tcp:8888", "--welcome", "Welcome to the server", "--no-welcome",
             "--prefix", "OK...", "--mode", "[default: line]", "--max-line-length",
             "65536", "--idle-timeout", "300", "--max-connections", "10000", "--max-per-ip",
-            "--close-timeout",
+            "--close-timeout", "--no-direct-write",
         ):  # fmt: skip
             self.assertIn(needle, text)
 

@@ -33,6 +33,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
+from twistsock._directwrite import canSendDirectly, sendNow
 from twistsock._framing import LineFramer, LineTooLong
 
 if TYPE_CHECKING:
@@ -129,11 +130,12 @@ class OKEchoProtocol(Protocol):
         self._ip: str | None = None
         self._counted = False
         self._started = 0.0
-        self._lastActivity = 0.0
+        self._active = False
+        self._idleSince = 0.0
         self._bytesIn = 0
         self._bytesOut = 0
         self._chunks = 0
-        self._idleCall: IDelayedCall | None = None
+        self._direct = False
         self._abortCall: IDelayedCall | None = None
         self._producing = False
         self._paused = False
@@ -150,7 +152,7 @@ class OKEchoProtocol(Protocol):
         """
         factory = self.factory
         clock = factory.clock
-        self._started = self._lastActivity = clock.seconds()
+        self._started = self._idleSince = clock.seconds()
         peer = self.transport.getPeer()
         self._peer = formatAddress(peer)
         self._ip = _clientIP(peer)
@@ -165,8 +167,7 @@ class OKEchoProtocol(Protocol):
         _log.info("Connected with {peer}", peer=self._peer)
         if factory.mode != "chunk":
             self._framer = LineFramer(factory.prefix, factory.max_line_length)
-        if factory.idle_timeout > 0:
-            self._idleCall = clock.callLater(factory.idle_timeout, self._idleCheck)
+        self._direct = factory.direct_write and canSendDirectly(self.transport)
         if not ISSLTransport.providedBy(self.transport):
             self._greet()
 
@@ -210,10 +211,9 @@ class OKEchoProtocol(Protocol):
         Release the connection's slot and timers and log how it went.
         """
         self._gone = True
-        for call in (self._idleCall, self._abortCall):
-            if call is not None and call.active():
-                call.cancel()
-        self._idleCall = self._abortCall = None
+        if self._abortCall is not None and self._abortCall.active():
+            self._abortCall.cancel()
+        self._abortCall = None
         if self._counted:
             self._counted = False
             self.factory._release(self)
@@ -245,7 +245,7 @@ class OKEchoProtocol(Protocol):
         if self._closing:
             return
         self._bytesIn += len(data)
-        self._lastActivity = self.factory.clock.seconds()
+        self._active = True
         framer = self._framer
         if framer is None:
             self._chunks += 1
@@ -269,7 +269,10 @@ class OKEchoProtocol(Protocol):
     def _write(self, data: bytes) -> None:
         if data:
             self._bytesOut += len(data)
-            self.transport.write(data)
+            if self._direct:
+                sendNow(self.transport, data)
+            else:
+                self.transport.write(data)
 
     # -- flow control (IPushProducer) --------------------------------------------------
 
@@ -295,21 +298,20 @@ class OKEchoProtocol(Protocol):
 
     # -- timeouts and closing ----------------------------------------------------------
 
-    def _idleCheck(self) -> None:
+    def _idleCheck(self, now: float) -> None:
         """
-        Close the connection if nothing arrived for the idle timeout, else check again later.
+        Called by the factory's idle sweep: close the connection if nothing arrived for
+        the idle timeout.
 
-        Instead of rescheduling a timer for every chunk received (heap work on every read),
-        the protocol records the time of the last read and this check runs at most once per
-        timeout period.
+        Reading only sets a flag; the sweep turns the flag into a timestamp.  That keeps
+        both the clock and a timer per connection off the path of every read, and a
+        timer object out of every idle connection's memory.
         """
-        self._idleCall = None
-        factory = self.factory
-        remaining = self._lastActivity + factory.idle_timeout - factory.clock.seconds()
-        if remaining > 0:
-            self._idleCall = factory.clock.callLater(remaining, self._idleCheck)
-            return
-        self._fail("idle timeout")
+        if self._active:
+            self._active = False
+            self._idleSince = now
+        elif now - self._idleSince >= self.factory.idle_timeout and not self._closing:
+            self._fail("idle timeout")
 
     def _fail(self, problem: str) -> None:
         """
@@ -332,9 +334,6 @@ class OKEchoProtocol(Protocol):
         if self._closing:
             return
         self._closing = True
-        if self._idleCall is not None and self._idleCall.active():
-            self._idleCall.cancel()
-        self._idleCall = None
         if self._producing:
             self._producing = False
             cast(IConsumer, self.transport).unregisterProducer()
@@ -396,6 +395,9 @@ class OKEchoFactory(Factory):
     @param max_per_ip: connections from one client IP at once; C{0} means no limit.
     @param close_timeout: seconds a closing connection gets to flush its replies before it
         is aborted (a client that never reads cannot hold a connection open).
+    @param direct_write: on plain TCP connections, send replies straight to the socket when
+        nothing is queued instead of waiting for the next reactor turn (see
+        L{twistsock._directwrite}); C{False} always uses C{transport.write}.
     @param reactor: the clock for the timers (any L{IReactorTime}, such as
         L{twisted.internet.task.Clock} in tests); the global reactor by default.
     """
@@ -414,6 +416,7 @@ class OKEchoFactory(Factory):
         max_connections: int = DEFAULT_MAX_CONNECTIONS,
         max_per_ip: int = DEFAULT_MAX_PER_IP,
         close_timeout: float = DEFAULT_CLOSE_TIMEOUT,
+        direct_write: bool = True,
         reactor: IReactorTime | None = None,
     ) -> None:
         if mode not in MODES:
@@ -439,6 +442,7 @@ class OKEchoFactory(Factory):
         self.max_connections = max_connections
         self.max_per_ip = max_per_ip
         self.close_timeout = float(close_timeout)
+        self.direct_write = direct_write
         if reactor is None:
             from twisted.internet import reactor as globalReactor
 
@@ -446,6 +450,7 @@ class OKEchoFactory(Factory):
         self.clock: IReactorTime = reactor
         self._clients: set[OKEchoProtocol] = set()
         self._perIP: dict[str, int] = {}
+        self._sweepCall: IDelayedCall | None = None
 
     @property
     def connections(self) -> int:
@@ -466,10 +471,37 @@ class OKEchoFactory(Factory):
                 return f"server busy (max {self.max_per_ip} connections per IP)"
             self._perIP[ip] = self._perIP.get(ip, 0) + 1
         self._clients.add(protocol)
+        if self.idle_timeout and self._sweepCall is None:
+            self._sweepCall = self.clock.callLater(self.sweepInterval, self._sweep)
         return None
+
+    @property
+    def sweepInterval(self) -> float:
+        """
+        How often idle connections are looked for: once a second, or four times per idle
+        timeout when that is shorter.  A client is disconnected between C{idle_timeout}
+        and C{idle_timeout} plus two intervals after it last sent something.
+        """
+        return min(1.0, self.idle_timeout / 4)
+
+    def _sweep(self) -> None:
+        """
+        Check every client for idleness; one timer for the whole server.
+        """
+        self._sweepCall = None
+        if not self._clients:
+            return
+        now = self.clock.seconds()
+        for client in list(self._clients):
+            client._idleCheck(now)
+        if self._clients:
+            self._sweepCall = self.clock.callLater(self.sweepInterval, self._sweep)
 
     def _release(self, protocol: OKEchoProtocol) -> None:
         self._clients.discard(protocol)
+        if not self._clients and self._sweepCall is not None:
+            self._sweepCall.cancel()
+            self._sweepCall = None
         ip = protocol._ip
         if ip is not None and self.max_per_ip:
             left = self._perIP.get(ip, 0) - 1

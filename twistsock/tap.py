@@ -86,6 +86,12 @@ class ServerOptions(usage.Options):
 
     optFlags = [
         ["no-welcome", None, "Send no welcome line."],
+        [
+            "no-direct-write",
+            None,
+            "Always queue replies with transport.write, instead of sending them at once on "
+            "plain TCP connections when nothing is queued.",
+        ],
     ]
 
     optParameters = [
@@ -176,6 +182,7 @@ class ServerOptions(usage.Options):
             "max_connections": _number("max-connections", self["max-connections"], int, 1),
             "max_per_ip": _number("max-per-ip", self["max-per-ip"], int, 0),
             "close_timeout": _number("close-timeout", self["close-timeout"], float, 0),
+            "direct_write": not self["no-direct-write"],
         }
         from twisted.internet import reactor
 
