@@ -73,18 +73,20 @@ def _peer(script: str, *extra: str) -> tuple[str, ...]:
     return (sys.executable, str(HERE / script), "--port", "{port}", *extra)
 
 
+TWISTSOCK = (
+    str(TWISTD),
+    "-n",
+    "--pidfile=",
+    "twistsock",
+    "--port",
+    "tcp:{port}:interface=127.0.0.1",
+)
 SERVERS = [
+    Server("twistsock", "twistsock (twistd -n twistsock)", TWISTSOCK),
     Server(
-        "twistsock",
-        "twistsock (twistd -n twistsock)",
-        (
-            str(TWISTD),
-            "-n",
-            "--pidfile=",
-            "twistsock",
-            "--port",
-            "tcp:{port}:interface=127.0.0.1",
-        ),
+        "twistsock-no-direct-write",
+        "twistsock --no-direct-write (Twisted's buffered write)",
+        (*TWISTSOCK, "--no-direct-write"),
     ),
     Server(
         "c-epoll", "C epoll server (the practical limit)", ("{tmp}/peer_epoll", "--port", "{port}")
@@ -125,11 +127,22 @@ def available(server: Server, tmp: Path) -> str | None:
     """
     Why C{server} cannot run here, or C{None} when it can.
     """
-    if server.name == "twistsock":
+    if server.name.startswith("twistsock"):
         out = subprocess.run(
             [str(TWISTD), "--help"], capture_output=True, text=True, cwd=REPO, check=False
         ).stdout
-        return None if "twistsock" in out else "twistd --help does not list twistsock"
+        if "twistsock" not in out:
+            return "twistd --help does not list twistsock"
+        if server.name == "twistsock-no-direct-write":
+            out = subprocess.run(
+                [str(TWISTD), "twistsock", "--help"],
+                capture_output=True,
+                text=True,
+                cwd=REPO,
+                check=False,
+            ).stdout
+            if "--no-direct-write" not in out:
+                return "this twistsock has no --no-direct-write option"
     if server.name == "uvloop-protocol":
         try:
             import uvloop  # noqa: F401
@@ -497,7 +510,10 @@ def targets_met(servers: dict[str, dict[str, Any]]) -> dict[str, bool | None]:
         out[scenario] = None if mine is None or target is None else mine <= target
     idle = ts.get("idle", {})
     out["idle_all_answered"] = idle.get("answered") == idle.get("connections")
-    python_peers = [n for n in servers if n not in ("twistsock", "c-epoll", "uvloop-protocol")]
+    not_pure_python = ("c-epoll", "uvloop-protocol")
+    python_peers = [
+        n for n in servers if not n.startswith("twistsock") and n not in not_pure_python
+    ]
     for scenario in ("pingpong", "pipeline"):
         mine = _get(ts, scenario, "cpu_us_per_reply")
         theirs = [_get(servers[n], scenario, "cpu_us_per_reply") for n in python_peers]
@@ -527,7 +543,7 @@ def chart(report: dict[str, Any], path: Path) -> None:
     fig, axes = plt.subplots(1, 3, figsize=(15, 0.45 * len(names) + 2.2))
     for ax, (scenario, key, title) in zip(axes, panels, strict=True):
         values = [_get(servers[n], scenario, key) or 0.0 for n in names]
-        colors = ["tab:orange" if n == "twistsock" else "tab:blue" for n in names]
+        colors = ["tab:orange" if n.startswith("twistsock") else "tab:blue" for n in names]
         bars = ax.barh(names, values, color=colors)
         ax.bar_label(bars, labels=[f"{v:.2f}" if v else "n/a" for v in values], padding=2)
         ax.set_title(title, fontsize=10)
