@@ -268,6 +268,18 @@ class CannedResponseTests(SynchronousTestCase):
         with self.assertRaises(AttributeError):
             response.code = 500  # type: ignore[misc]
 
+    def test_headersOverH11Limit(self) -> None:
+        """
+        A header section over h11's 16 KiB limit is a malformed response, reported as soon
+        as the limit is passed, without waiting for the end of the headers.
+        """
+        protocol = HTTPGetProtocol(REQUEST)
+        transport = StringTransport()
+        protocol.makeConnection(transport)
+        protocol.dataReceived(b"HTTP/1.1 200 OK\r\nX-Big: " + b"a" * 17000)
+        self.failureResultOf(protocol.response, MalformedResponse)
+        self.assertTrue(transport.disconnected)
+
     def test_noBytesAfterFailure(self) -> None:
         """
         Bytes arriving after a failure are ignored: the Deferred fires once.
@@ -277,6 +289,29 @@ class CannedResponseTests(SynchronousTestCase):
         protocol.dataReceived(b"HTTP/1.1 200 OK\r\n\r\n")
         protocol.connectionLost(Failure(CLEAN()))
         self.failureResultOf(protocol.response, MalformedResponse)
+
+
+class ExportTests(SynchronousTestCase):
+    """
+    The client's public names are re-exported by the C{twistsock} facade.
+    """
+
+    def test_exports(self) -> None:
+        """
+        Every client name is in C{twistsock.__all__} and is the implementation's object.
+        """
+        import twistsock
+        from twistsock import _client, _errors, _fetch, _response
+
+        for module, names in [
+            (_client, ["HTTPGetProtocol", "HTTPGetFactory"]),
+            (_fetch, ["fetch"]),
+            (_response, ["Response", "Headers"]),
+            (_errors, _errors.__all__),
+        ]:
+            for name in names:
+                self.assertIn(name, twistsock.__all__)
+                self.assertIs(getattr(twistsock, name), getattr(module, name))
 
 
 class ProtocolTests(SynchronousTestCase):
