@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from OpenSSL import SSL
+from service_identity import VerificationError
 from twisted.internet import error
 from twisted.internet.defer import CancelledError
 from twisted.internet.testing import StringTransport
@@ -366,6 +367,17 @@ class ProtocolTests(SynchronousTestCase):
         failure = self.failureResultOf(protocol.response, CertificateError)
         self.assertEqual(failure.value.host, "example.com")  # type: ignore[union-attr]
         self.assertEqual(failure.value.curl_exit_code, 60)  # type: ignore[union-attr]
+
+    def test_hostnameMismatch(self) -> None:
+        """
+        A certificate for another host name (service_identity's verification error) is a
+        certificate problem (60) too.
+        """
+        protocol = HTTPGetProtocol(REQUEST)
+        protocol.makeConnection(StringTransport())
+        protocol.connectionLost(Failure(VerificationError(errors=[])))
+        failure = self.failureResultOf(protocol.response, CertificateError)
+        self.assertIn("not valid for example.com", str(failure.value))
 
 
 class FactoryTests(SynchronousTestCase):

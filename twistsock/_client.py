@@ -25,6 +25,7 @@ from typing import Any
 
 import h11
 from OpenSSL import SSL
+from service_identity import VerificationError
 from twisted.internet import error
 from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IAddress, IConnector
@@ -117,7 +118,7 @@ def _tls_error(reason: BaseException | None, host: str) -> FetchError | None:
         if "certificate verify failed" in text:
             return CertificateError(host, "certificate verify failed (untrusted or expired)")
         return TLSHandshakeError(host, text)
-    if type(reason).__name__ == "VerificationError":  # service_identity's mismatch
+    if isinstance(reason, VerificationError):  # service_identity: wrong host name
         return CertificateError(host, f"certificate is not valid for {host}")
     return None
 
