@@ -4,6 +4,8 @@ Tests for L{twistsock._echo}: the OK-echo protocol and factory on in-memory tran
 
 from __future__ import annotations
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from twisted.internet.address import IPv4Address, IPv6Address, UNIXAddress
 from twisted.internet.error import ConnectionDone, ConnectionLost
 from twisted.internet.interfaces import IAddress, ISSLTransport
@@ -16,6 +18,7 @@ from twisted.test.iosim import connectedServerAndClient
 from twisted.trial.unittest import SynchronousTestCase
 from zope.interface import directlyProvides
 
+from tests.test_framing import splitAt
 from twistsock import OKEchoFactory, OKEchoProtocol
 from twistsock._echo import formatAddress
 
@@ -130,6 +133,38 @@ class ConversationTests(SynchronousTestCase):
         )
         pump.flush()
         self.assertEqual(b"".join(received), WELCOME + b"OK...one\nOK...two\r\n")
+
+
+class SplitInvarianceTests(SynchronousTestCase):
+    """
+    What the protocol sends depends on the bytes received, never on how TCP split them.
+    """
+
+    @settings(max_examples=200, deadline=None)
+    @given(
+        stream=st.binary(max_size=200).map(lambda b: b.replace(b"\x00", b"\n")),
+        cuts=st.lists(st.integers(min_value=0, max_value=200), max_size=15),
+        mode=st.sampled_from(["line", "once"]),
+        eof=st.booleans(),
+    )
+    def test_anySplitSameReplies(
+        self, stream: bytes, cuts: list[int], mode: str, eof: bool
+    ) -> None:
+        """
+        Any byte stream, split at arbitrary boundaries, yields the same replies, and the
+        same limit error, as the stream sent whole; with or without a half-close at the end.
+        """
+
+        def run(pieces: list[bytes]) -> tuple[bytes, bool]:
+            factory = OKEchoFactory(max_line_length=16, mode=mode, reactor=Clock())  # type: ignore[arg-type]
+            protocol, transport = connect(factory)
+            for piece in pieces:
+                protocol.dataReceived(piece)
+            if eof:
+                protocol.readConnectionLost()
+            return transport.value(), transport.disconnecting
+
+        self.assertEqual(run(splitAt(stream, cuts)), run([stream]))
 
 
 class ModeTests(SynchronousTestCase):
