@@ -158,8 +158,13 @@ class HTTPGetProtocol(Protocol):
         self._observer = observer if observer is not None else TransferObserver()
         self._event = request.to_h11()  # h11 validates it now, before any connection
         self._h11 = h11.Connection(our_role=h11.CLIENT)
-        self._raw = bytearray()
-        self._body = bytearray()
+        # Received bytes and body pieces are kept as lists and joined once at the end:
+        # growing a bytearray copies (and page-faults) the body over and over, and
+        # bytes(bytearray) copies it once more.
+        self._raw: list[bytes] = []
+        self._raw_length = 0
+        self._body: list[bytes | bytearray] = []
+        self._body_length = 0
         self._head: h11.Response | None = None
         self._head_length = 0
 
@@ -173,8 +178,9 @@ class HTTPGetProtocol(Protocol):
         """Record C{data} in C{raw} and feed it to h11."""
         if self.response.called or not data:  # to h11, b"" would mean end of stream
             return
-        self._raw += data
-        if len(self._raw) > 2 * self.max_body_size + _RAW_ALLOWANCE:
+        self._raw.append(data)
+        self._raw_length += len(data)
+        if self._raw_length > 2 * self.max_body_size + _RAW_ALLOWANCE:
             self._fail(BodyTooLarge(self._url, self.max_body_size))
             return
         self._h11.receive_data(data)
@@ -194,7 +200,7 @@ class HTTPGetProtocol(Protocol):
             self._h11.receive_data(b"")
             self._process(at_eof=True)
         else:
-            self._fail(ConnectionReset(self._url, len(self._raw)))
+            self._fail(ConnectionReset(self._url, self._raw_length))
 
     @property
     def _url(self) -> str:
@@ -217,11 +223,12 @@ class HTTPGetProtocol(Protocol):
             if isinstance(event, h11.Response):
                 self._response_head(event)
             elif isinstance(event, h11.Data):
-                self._body += event.data
-                if len(self._body) > self.max_body_size:
+                self._body.append(event.data)
+                self._body_length += len(event.data)
+                if self._body_length > self.max_body_size:
                     self._fail(BodyTooLarge(self._url, self.max_body_size))
                     return
-                self._observer.body_received(len(self._body))
+                self._observer.body_received(self._body_length)
             elif isinstance(event, h11.EndOfMessage):
                 self._succeed(Headers.from_raw(event.headers.raw_items()))
             else:  # ConnectionClosed before the end of the message
@@ -230,7 +237,7 @@ class HTTPGetProtocol(Protocol):
     def _response_head(self, event: h11.Response) -> None:
         """Check the final response's framing headers and remember where they end."""
         self._head = event
-        self._head_length = len(self._raw) - len(self._h11.trailing_data[0])
+        self._head_length = self._raw_length - len(self._h11.trailing_data[0])
         names = {name for name, _ in event.headers}
         if b"transfer-encoding" in names and b"content-length" in names:
             self._fail(MalformedResponse(self._url, "both Transfer-Encoding and Content-Length"))
@@ -239,7 +246,7 @@ class HTTPGetProtocol(Protocol):
         if length is not None and length > self.max_body_size:
             self._fail(BodyTooLarge(self._url, self.max_body_size))
             return
-        self._observer.response_head(bytes(self._raw[: self._head_length]), length)
+        self._observer.response_head(b"".join(self._raw)[: self._head_length], length)
 
     def _protocol_error(self, detail: str, at_eof: bool) -> FetchError:
         """
@@ -249,7 +256,7 @@ class HTTPGetProtocol(Protocol):
         if at_eof and not self._raw:
             return EmptyReply(self._url)
         if at_eof and self._head is not None:
-            return PartialBody(self._url, len(self._body))
+            return PartialBody(self._url, self._body_length)
         return MalformedResponse(self._url, detail)
 
     def _succeed(self, trailers: Headers) -> None:
@@ -264,8 +271,8 @@ class HTTPGetProtocol(Protocol):
                 code=head.status_code,
                 phrase=head.reason.decode("latin-1"),
                 headers=Headers.from_raw(head.headers.raw_items()),
-                body=bytes(self._body),
-                raw=bytes(self._raw),
+                body=b"".join(self._body),
+                raw=b"".join(self._raw),
                 head_length=self._head_length,
                 trailers=trailers,
             )
