@@ -283,6 +283,33 @@ class MemoryFetchTests(SynchronousTestCase):
         )
         self.failureResultOf(d, UnsupportedScheme)
 
+    def test_ipLiteralsSkipTheResolver(self) -> None:
+        """
+        An IPv4 or IPv6 literal is connected to at once, to that address and port with the
+        connect timeout: the name resolver is never asked (here it would never answer).
+        """
+        self.reactor.installNameResolver(NeverResolves())  # type: ignore[arg-type]
+        fetch("http://127.0.0.1:8080/", reactor=self.reactor, connect_timeout=4)
+        fetch("http://[::1]:8081/", reactor=self.reactor, connect_timeout=5)
+        self.assertEqual(
+            [client[:2] + (client[3],) for client in self.reactor.tcpClients],
+            [("127.0.0.1", 8080, 4), ("::1", 8081, 5)],
+        )
+        transport = connect(self.reactor, 0)
+        reply(transport, b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+
+    def test_ipLiteralRefusedAtOnce(self) -> None:
+        """
+        A refused connection to an IP literal fails at once with L{ConnectionRefused}, with
+        no attempt delay (C{HostnameEndpoint} waits for its next 0.3 s attempt tick).
+        """
+        d = fetch("http://127.0.0.1:8080/", reactor=self.reactor)
+        factory = self.reactor.tcpClients[0][2]
+        factory.clientConnectionFailed(None, Failure(error.ConnectionRefusedError()))
+        failure = self.failureResultOf(d, ConnectionRefused)
+        self.assertEqual((failure.value.host, failure.value.port), ("127.0.0.1", 8080))  # type: ignore[union-attr]
+        self.assertEqual(self.reactor.getDelayedCalls(), [])
+
 
 class WebServerTests(TestCase):
     """
