@@ -16,6 +16,7 @@ from service_identity import VerificationError
 from twisted.internet import error
 from twisted.internet.defer import CancelledError
 from twisted.internet.testing import StringTransport
+from twisted.logger import LogEvent, globalLogPublisher
 from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
 
@@ -397,6 +398,19 @@ class FactoryTests(SynchronousTestCase):
         self.assertIs(protocol.response, factory.response)
         protocol.dataReceived(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
         self.assertEqual(self.successResultOf(factory.response).body, b"ok")
+
+    def test_quiet(self) -> None:
+        """
+        Starting and stopping a factory logs nothing (Twisted's factories log both by
+        default, which would be two log events per fetch).
+        """
+        events: list[LogEvent] = []
+        globalLogPublisher.addObserver(events.append)
+        self.addCleanup(globalLogPublisher.removeObserver, events.append)
+        factory = HTTPGetFactory(URL)
+        factory.doStart()
+        factory.doStop()
+        self.assertEqual(events, [])
 
     def test_maxBodySize(self) -> None:
         """

@@ -309,6 +309,11 @@ class HTTPGetFactory(ClientFactory):
     """
 
     protocol = HTTPGetProtocol  # type: ignore[assignment]
+    noisy = False
+    """
+    No "Starting factory" / "Stopping factory" log lines: a factory serves one request, so
+    Twisted's default would log twice per fetch (and format the events) for nothing.
+    """
 
     def __init__(
         self,
