@@ -201,3 +201,12 @@ class RequestBytesTests(SynchronousTestCase):
                 ("Connection", "close"),
             ),
         )
+
+    def test_h11EventBuiltOnce(self) -> None:
+        """
+        The h11 event is built and checked once per request (in L{build_request}), then
+        shared by every connection that sends it; sending it twice gives the same bytes.
+        """
+        request = build_request(parse_url("http://example.com/"))
+        self.assertIs(request.to_h11(), request.to_h11())
+        self.assertEqual(request.to_bytes(), request.to_bytes())

@@ -169,7 +169,9 @@ class _Fetch:
             response = await self.get(request)
             location = response.headers.get("Location")
             if not follow_redirects or response.code not in REDIRECT_CODES or location is None:
-                return dataclasses.replace(response, history=tuple(history))
+                if history:
+                    response = dataclasses.replace(response, history=tuple(history))
+                return response
             if len(history) >= max_redirects:
                 raise TooManyRedirects(response.url, max_redirects)
             history.append(response)

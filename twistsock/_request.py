@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from ipaddress import IPv6Address, ip_address
 from urllib.parse import SplitResult, quote, urlsplit
 
@@ -203,7 +204,17 @@ class GetRequest:
     headers: tuple[tuple[str, str], ...]
 
     def to_h11(self) -> h11.Request:
-        """The request as an h11 event, to be sent through the connection's h11 state."""
+        """
+        The request as an h11 event, to be sent through the connection's h11 state.
+
+        The event is built (and checked by h11) once per request, then shared: h11 events
+        are immutable, and building one validates every header with regular expressions,
+        which was a visible part of the cost of a request.
+        """
+        return self._h11_event
+
+    @cached_property
+    def _h11_event(self) -> h11.Request:
         return h11.Request(
             method="GET",
             target=self.url.target.encode("ascii"),
