@@ -7,7 +7,8 @@ pieces (hypothesis): TCP is a byte stream, so the result must not depend on the 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import pickle
+from dataclasses import dataclass, fields, replace
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -30,6 +31,7 @@ from twistsock import (
     CouldNotResolve,
     EmptyReply,
     FetchError,
+    Headers,
     HTTPGetFactory,
     HTTPGetProtocol,
     MalformedResponse,
@@ -269,6 +271,30 @@ class CannedResponseTests(SynchronousTestCase):
         response = self.successResultOf(deliver(case, [case.reply])[0].response)
         with self.assertRaises(AttributeError):
             response.code = 500  # type: ignore[misc]
+
+    def test_rawLikeAnyField(self) -> None:
+        """
+        The protocol's C{raw} (joined from the received pieces when first read) behaves as
+        a plain C{bytes} field: it cannot be assigned, and equality, hashing, C{replace},
+        pickling and C{repr} see the exact bytes, the same as a L{Response} built with them.
+        """
+        case = SUCCESSES["content-length"]
+        pieces = split(case.reply, [5, 40])
+        received = self.successResultOf(deliver(case, pieces)[0].response)
+        built = Response(**{f.name: getattr(received, f.name) for f in fields(Response)})
+        with self.assertRaises(AttributeError):
+            received.raw = b""  # type: ignore[misc]
+        self.assertEqual(pickle.loads(pickle.dumps(received)), built)
+        self.assertEqual(replace(received, code=201).raw, case.reply)
+        self.assertEqual(
+            (received, hash(received), repr(received)), (built, hash(built), repr(built))
+        )
+        self.assertIs(received.raw, received.raw)
+        self.assertEqual(received.raw, case.reply)
+        with self.assertRaises(TypeError):
+            Response(
+                url=URL, http_version="1.1", code=200, phrase="OK", headers=Headers(), body=b""
+            )  # type: ignore[call-arg]
 
     def test_headersOverH11Limit(self) -> None:
         """

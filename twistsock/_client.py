@@ -47,7 +47,7 @@ from twistsock._errors import (
     TLSHandshakeError,
 )
 from twistsock._request import GetRequest, HeadersInput, build_request, parse_url, validate_headers
-from twistsock._response import Headers, Response
+from twistsock._response import Headers, Response, _with_raw_pieces
 
 __all__ = [
     "DEFAULT_MAX_BODY_SIZE",
@@ -60,8 +60,8 @@ __all__ = [
 DEFAULT_MAX_BODY_SIZE = 64 * 1024 * 1024
 """
 The default limit on a body, 64 MiB.  The whole body is held in memory (twice: C{body} and
-C{raw}), so the default protects a caller that forgot to think about it; pass a larger
-limit to download larger files.
+the received bytes behind C{raw}), so the default protects a caller that forgot to think
+about it; pass a larger limit to download larger files.
 """
 
 _RAW_ALLOWANCE = 64 * 1024
@@ -264,19 +264,18 @@ class HTTPGetProtocol(Protocol):
         head = self._head
         assert head is not None  # h11 gives EndOfMessage only after Response
         self.transport.loseConnection()
-        self.response.callback(
-            Response(
-                url=self._url,
-                http_version=head.http_version.decode("ascii"),
-                code=head.status_code,
-                phrase=head.reason.decode("latin-1"),
-                headers=Headers.from_raw(head.headers.raw_items()),
-                body=b"".join(self._body),
-                raw=b"".join(self._raw),
-                head_length=self._head_length,
-                trailers=trailers,
-            )
+        response = Response(
+            url=self._url,
+            http_version=head.http_version.decode("ascii"),
+            code=head.status_code,
+            phrase=head.reason.decode("latin-1"),
+            headers=Headers.from_raw(head.headers.raw_items()),
+            body=b"".join(self._body),
+            raw=b"",  # the received pieces instead, joined when first read:
+            head_length=self._head_length,
+            trailers=trailers,
         )
+        self.response.callback(_with_raw_pieces(response, self._raw))
 
     def _fail(self, reason: FetchError) -> None:
         """Abort the connection (never wait on a peer) and fail C{response}."""
