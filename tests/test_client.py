@@ -16,7 +16,7 @@ from OpenSSL import SSL
 from service_identity import VerificationError
 from twisted.internet import error
 from twisted.internet.defer import CancelledError
-from twisted.internet.testing import StringTransport
+from twisted.internet.testing import MemoryReactor, StringTransport
 from twisted.logger import LogEvent, globalLogPublisher
 from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
@@ -454,6 +454,19 @@ class FactoryTests(SynchronousTestCase):
         """
         factory = HTTPGetFactory(URL)
         factory.response.cancel()
+        self.failureResultOf(factory.response, CancelledError)
+
+    def test_cancelWhileConnecting(self) -> None:
+        """
+        Cancelling while a connector (C{reactor.connectTCP}) is connecting stops it, and
+        the Deferred fails as cancelled, not with the connector's "user aborted" failure.
+        """
+        reactor = MemoryReactor()
+        factory = HTTPGetFactory(URL)
+        connector = reactor.connectTCP("127.0.0.1", 80, factory)
+        factory.response.cancel()
+        self.assertTrue(connector.stoppedConnecting)  # type: ignore[attr-defined]
+        factory.clientConnectionFailed(connector, Failure(error.UserError()))
         self.failureResultOf(factory.response, CancelledError)
 
     def test_cancelAfterConnection(self) -> None:

@@ -174,6 +174,17 @@ class MemoryFetchTests(SynchronousTestCase):
         self.assertTrue(transport.disconnected)
         self.assertEqual(self.reactor.getDelayedCalls(), [])
 
+    def test_cancelWhileConnecting(self) -> None:
+        """
+        Cancelling the fetch of an IP literal while it connects stops the connection
+        attempt and fails with L{CancelledError}.
+        """
+        d = fetch("http://127.0.0.1:8080/", reactor=self.reactor)
+        d.cancel()
+        self.failureResultOf(d, CancelledError)
+        self.assertTrue(self.reactor.connectors[0].stoppedConnecting)  # type: ignore[attr-defined]
+        self.assertEqual(self.reactor.getDelayedCalls(), [])
+
     def test_badArgumentsFailTheDeferred(self) -> None:
         """
         A malformed URL, an unsupported scheme or an injected header fail the returned

@@ -21,13 +21,14 @@ Decisions about what h11 accepts:
 
 from __future__ import annotations
 
+from contextlib import suppress
 from typing import Any
 
 import h11
 from OpenSSL import SSL
 from service_identity import VerificationError
 from twisted.internet import error
-from twisted.internet.defer import Deferred
+from twisted.internet.defer import CancelledError, Deferred
 from twisted.internet.interfaces import IAddress, IConnector
 from twisted.internet.protocol import ClientFactory, Protocol
 from twisted.python.failure import Failure
@@ -336,6 +337,7 @@ class HTTPGetFactory(ClientFactory):
         self.response: Deferred[Response] = Deferred(self._cancel)
         self._observer = observer
         self._protocol: HTTPGetProtocol | None = None
+        self._connector: IConnector | None = None
 
     def buildProtocol(self, addr: IAddress | None) -> HTTPGetProtocol:
         """Build the protocol, which will fire this factory's C{response}."""
@@ -348,6 +350,10 @@ class HTTPGetFactory(ClientFactory):
         self._protocol.factory = self
         return self._protocol
 
+    def startedConnecting(self, connector: IConnector) -> None:
+        """A connector (C{reactor.connectTCP}) started: cancelling stops it from now on."""
+        self._connector = connector
+
     def clientConnectionFailed(self, connector: IConnector, reason: Failure) -> None:
         """A connector could not connect: fail C{response} with the matching error."""
         if not self.response.called:
@@ -356,6 +362,13 @@ class HTTPGetFactory(ClientFactory):
             self.response.errback(connect_error(reason.value, url.host, url.port, timeout))
 
     def _cancel(self, response: Deferred[Any]) -> None:
-        """Abort the protocol's connection, if there is one yet."""
+        """
+        Abort the protocol's connection, or stop a connector still connecting.  (An
+        endpoint's connector is the endpoint's to stop: it never reaches this factory.)
+        """
         if self._protocol is not None:
             self._protocol._cancel(response)
+        elif self._connector is not None:  # no protocol yet, no failure: still connecting
+            response.errback(CancelledError())  # first: stopping reports a failure too
+            with suppress(error.NotConnectingError):
+                self._connector.stopConnecting()

@@ -3,8 +3,8 @@ L{fetch}: get a URL over HTTP or HTTPS with a deadline, following redirects when
 
 C{fetch} puts the pieces together: L{parse_url} and L{build_request} check the request,
 C{HostnameEndpoint} resolves the name through the reactor and connects over IPv4 or IPv6
-(an IP literal is connected to directly), C{wrapClientTLS} adds TLS for C{https}, and
-L{HTTPGetFactory} reads the response.  A single
+(an IP literal is connected to directly: C{reactor.connectTCP} for C{http}), C{wrapClientTLS}
+adds TLS for C{https}, and L{HTTPGetFactory} reads the response.  A single
 deadline covers the whole operation, redirects included; when it passes, the connection is
 aborted (not closed politely: the peer may not be reading) and the fetch fails with
 L{OperationTimeout}.  This is the difference from C{treq}'s C{timeout=}, which covers only
@@ -71,8 +71,7 @@ class _UnverifiedTLS:
 
     def __init__(self, host: str) -> None:
         self._context = CertificateOptions().getContext()
-        literal = isIPAddress(host) or isIPv6Address(host)
-        self._sni = None if literal else host.encode("ascii")
+        self._sni = None if _is_ip_literal(host) else host.encode("ascii")
 
     def clientConnectionForTLS(self, tlsProtocol: TLSMemoryBIOProtocol) -> SSL.Connection:
         """Make the OpenSSL connection for one TLS client connection."""
@@ -94,6 +93,7 @@ def _endpoint(reactor: Any, url: ParsedURL, connect_timeout: float, tls_verify: 
     through the resolver (a thread-pool C{getaddrinfo} round trip), build its attempt
     machinery, and report a refused connection only at its next 0.3 s attempt tick.  That
     was most of the cost of a request to a local server, and a needless delay on refusal.
+    (Plain C{http} to an IP literal needs no endpoint at all: see L{_Fetch.get}.)
     """
     endpoint: Any
     if isIPAddress(url.host):
@@ -106,6 +106,11 @@ def _endpoint(reactor: Any, url: ParsedURL, connect_timeout: float, tls_verify: 
         creator: Any = optionsForClientTLS(url.host) if tls_verify else _UnverifiedTLS(url.host)
         endpoint = wrapClientTLS(creator, endpoint)
     return endpoint
+
+
+def _is_ip_literal(host: str) -> bool:
+    """Is C{host} an IPv4 or IPv6 address (as L{parse_url} normalises them)?"""
+    return isIPAddress(host) or isIPv6Address(host)
 
 
 def _redirect_target(response: Response, location: str) -> ParsedURL:
@@ -144,6 +149,13 @@ class _Fetch:
         url = request.url
         self.current = url.url
         factory = HTTPGetFactory(request, max_body_size=self.max_body_size, observer=self.observer)
+        if url.scheme == "http" and _is_ip_literal(url.host):
+            # Plain TCP to an address: no endpoint needed.  The factory turns connection
+            # failures into FetchErrors itself, and cancelling its Deferred stops the
+            # connector; this skips the endpoint's wrapping factory, wrapping protocol
+            # (one more call per dataReceived) and connection Deferred.
+            self.reactor.connectTCP(url.host, url.port, factory, timeout=self.connect_timeout)
+            return factory.response
         endpoint = _endpoint(self.reactor, url, self.connect_timeout, self.tls_verify)
         connecting: Deferred[object] = endpoint.connect(factory)
 
