@@ -7,6 +7,7 @@ from __future__ import annotations
 import signal
 import socket
 import ssl
+import subprocess
 import tempfile
 import time
 from pathlib import Path
@@ -14,7 +15,7 @@ from pathlib import Path
 from twisted.trial.unittest import SynchronousTestCase
 
 from tests._certificates import makeSelfSigned
-from tests._twistd import Twistd
+from tests._twistd import Twistd, twistdCommand
 
 WELCOME = b"Welcome to the server. Type something and hit enter\n"
 LOCAL = "tcp:0:interface=127.0.0.1"
@@ -127,9 +128,18 @@ class ServerProcessTests(SynchronousTestCase):
         self.assertEqual(recvExactly(talker, len(WELCOME)), WELCOME)
         talker.sendall(b"before shutdown\n")
         self.assertEqual(recvExactly(talker, 21), b"OK...before shutdown\n")
-        # Make the silent client owe the server a lot of unread replies.
-        silent.sendall(b"x" * 1000 + b"\n")
-        silent.sendall(b"y\n" * 200_000)
+        # Make the silent client owe more replies than the socket buffers hold: the
+        # server stops reading from it and can only get rid of it by aborting.
+        silent.setblocking(False)
+        block = b"y" * 31 + b"\n"
+        stuck = 0
+        while stuck < 20:
+            try:
+                silent.send(block * 2048)
+                stuck = 0
+            except BlockingIOError:
+                stuck += 1
+                time.sleep(0.01)
         server.waitForLine("Connected with .*")
         signalled = time.monotonic()
         server.process.send_signal(signal.SIGTERM)
@@ -139,6 +149,38 @@ class ServerProcessTests(SynchronousTestCase):
         self.assertLess(elapsed, 2.0)
         self.assertEqual(recvAll(talker), b"")
         self.assertNotIn("Traceback", "\n".join(server.lines))
+
+    def test_portInUseDaemon(self) -> None:
+        """
+        Without C{-n}, twistd daemonizes: a port in use still ends it promptly with exit
+        status 1 and the reason on stderr, and leaves no pid file behind.
+        """
+        taken = socket.socket()
+        self.addCleanup(taken.close)
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        directory = Path(tempfile.mkdtemp())
+        pidfile = directory / "twistd.pid"
+        result = subprocess.run(
+            [
+                *twistdCommand(),
+                f"--pidfile={pidfile}",
+                f"--logfile={directory / 'twistd.log'}",
+                "twistsock",
+                "--port",
+                f"tcp:{port}:interface=127.0.0.1",
+            ],
+            cwd=directory,
+            capture_output=True,
+            timeout=30,
+        )
+        self.assertEqual(result.returncode, 1)
+        self.assertIn(
+            f"cannot listen on tcp:{port}:interface=127.0.0.1: address already in use",
+            result.stderr.decode(),
+        )
+        self.assertFalse(pidfile.exists())
 
     def test_tls(self) -> None:
         """

@@ -238,6 +238,7 @@ class LimitTests(SynchronousTestCase):
             (65536, 300.0, 10000),
         )
         self.assertEqual((factory.max_per_ip, factory.close_timeout), (0, 10.0))
+        self.assertEqual(factory.line_timeout, 60.0)
 
     def test_lineTooLong(self) -> None:
         """
@@ -317,11 +318,53 @@ class LimitTests(SynchronousTestCase):
 
     def test_idleTimeoutDisabled(self) -> None:
         """
-        An idle timeout of 0 schedules no timer at all.
+        An idle timeout of 0 never disconnects a quiet client; with the line timeout off
+        too, no timer is scheduled at all.
         """
         protocol, transport = connect(OKEchoFactory(idle_timeout=0, reactor=self.clock))
-        self.assertEqual(self.clock.getDelayedCalls(), [])
-        self.clock.advance(10**6)
+        self.clock.pump([100] * 10_000)
+        self.assertFalse(transport.disconnecting)
+        clock = Clock()
+        connect(OKEchoFactory(idle_timeout=0, line_timeout=0, reactor=clock))
+        self.assertEqual(clock.getDelayedCalls(), [])
+
+    def test_slowSenderLineTimeout(self) -> None:
+        """
+        A client that trickles one byte a second never goes idle, but its line times
+        out (slowloris).
+        """
+        protocol, transport = connect(OKEchoFactory(line_timeout=10, reactor=self.clock))
+        transport.clear()
+        for _ in range(10):
+            protocol.dataReceived(b"x")
+            self.clock.advance(1)
+        self.assertFalse(transport.disconnecting)
+        for _ in range(2):
+            protocol.dataReceived(b"x")
+            self.clock.advance(1)
+        self.assertEqual(transport.value(), b"ERROR line timeout (10 s)\n")
+        self.assertTrue(transport.disconnecting)
+
+    def test_streamingLinesNoLineTimeout(self) -> None:
+        """
+        A client whose reads always end mid-line, but whose lines keep completing, is not
+        a slow sender.
+        """
+        protocol, transport = connect(OKEchoFactory(line_timeout=2, reactor=self.clock))
+        protocol.dataReceived(b"a")
+        for _ in range(100):
+            self.clock.advance(1)
+            protocol.dataReceived(b"\na")
+        self.assertFalse(transport.disconnecting)
+
+    def test_lineTimeoutDisabled(self) -> None:
+        """
+        A line timeout of 0 lets a line take as long as the idle timeout allows.
+        """
+        protocol, transport = connect(OKEchoFactory(line_timeout=0, reactor=self.clock))
+        for _ in range(200):
+            protocol.dataReceived(b"x")
+            self.clock.advance(1)
         self.assertFalse(transport.disconnecting)
 
     def test_closeDeadline(self) -> None:
@@ -411,6 +454,9 @@ class LimitTests(SynchronousTestCase):
             {"max_line_length": 0},
             {"max_connections": 0},
             {"idle_timeout": -1},
+            {"idle_timeout": float("inf")},
+            {"line_timeout": -1},
+            {"close_timeout": float("nan")},
             {"max_per_ip": -1},
             {"close_timeout": -1},
         ):

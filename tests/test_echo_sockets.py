@@ -337,22 +337,41 @@ class RealSocketTests(TestCase):
     @inlineCallbacks
     def test_peerThatNeverReadsIsAborted(self) -> Generator[Deferred[Any], Any, None]:
         """
-        After an error, a client that never reads its replies is aborted once the close
-        timeout passes, instead of holding the connection forever.
+        A client that sends without reading, then goes quiet, is closed by the idle
+        timeout; since it never reads, the replies the server still holds can never be
+        flushed, and the close timeout aborts the connection instead of waiting forever.
         """
-        self.factory = OKEchoFactory(max_line_length=64, close_timeout=0.5, reactor=reactor)
+        self.factory = OKEchoFactory(idle_timeout=0.5, close_timeout=0.5, reactor=reactor)
         port = yield self.listen("tcp:0:interface=127.0.0.1")
         sock = self.tcpClient(port)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-        # Fill the server's send path with replies the client does not read, then break
-        # the line limit so that the server wants to close.
-        yield deferToThread(sock.sendall, b"y" * 60 + b"\n")
+        sock.setblocking(False)
         while not self.factory._clients:
             yield deferLater(reactor, 0.01, lambda: None)
         (server,) = self.factory._clients
+        aborted: list[bool] = []
+        transport: Any = server.transport
+        realAbort = transport.abortConnection
+
+        def abortConnection() -> None:
+            aborted.append(bool(serverBuffered(server)))
+            realAbort()
+
+        transport.abortConnection = abortConnection
+        # Send until the server stops reading: it then holds replies it cannot flush.
+        block = LINE * 2048
+        stuck = 0
+        while stuck < 20:
+            try:
+                sock.send(block)
+                stuck = 0
+            except BlockingIOError:
+                stuck += 1
+                yield deferLater(reactor, 0.01, lambda: None)
+        self.assertTrue(server._paused)
         started = time.monotonic()
-        yield deferToThread(sock.sendall, b"z" * 100)
         while self.factory._clients and time.monotonic() - started < 10:
             yield deferLater(reactor, 0.05, lambda: None)
         self.assertEqual(self.factory.connections, 0)
-        self.assertEqual(server._reason, "line too long (max 64 bytes)")
+        self.assertEqual(server._reason, "idle timeout")
+        self.assertEqual(aborted, [True], "closed without an abort, or with nothing pending")

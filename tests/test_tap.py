@@ -50,6 +50,7 @@ class OptionsTests(SynchronousTestCase):
                 "mode": "line",
                 "max_line_length": 65536,
                 "idle_timeout": 300.0,
+                "line_timeout": 60.0,
                 "max_connections": 10000,
                 "max_per_ip": 0,
                 "close_timeout": 10.0,
@@ -85,7 +86,8 @@ class OptionsTests(SynchronousTestCase):
         """
         options = parse(
             "--welcome", "hello", "--prefix", ">>", "--mode", "once",
-            "--max-line-length", "10", "--idle-timeout", "0", "--max-connections", "5",
+            "--max-line-length", "10", "--idle-timeout", "0", "--line-timeout", "7",
+            "--max-connections", "5",
             "--max-per-ip", "2", "--close-timeout", "1.5", "--no-direct-write",
         )  # fmt: skip
         factory = OKEchoFactory(reactor=Clock(), **options["factory"])
@@ -98,6 +100,7 @@ class OptionsTests(SynchronousTestCase):
         )
         self.assertEqual((factory.max_per_ip, factory.close_timeout), (2, 1.5))
         self.assertFalse(factory.direct_write)
+        self.assertEqual(factory.line_timeout, 7.0)
 
     def test_noWelcome(self) -> None:
         """
@@ -115,7 +118,9 @@ class OptionsTests(SynchronousTestCase):
             (["--max-line-length", "0"], "--max-line-length must be at least 1"),
             (["--max-connections", "many"], "--max-connections must be a whole number"),
             (["--idle-timeout", "-1"], "--idle-timeout must be at least 0"),
-            (["--idle-timeout", "nan"], "--idle-timeout must be at least 0"),
+            (["--idle-timeout", "nan"], "--idle-timeout must be a finite number"),
+            (["--idle-timeout", "inf"], "--idle-timeout must be a finite number"),
+            (["--close-timeout", "1e400"], "--close-timeout must be a finite number"),
             (["--max-per-ip", "1.5"], "--max-per-ip must be a whole number"),
             (["--close-timeout", "x"], "--close-timeout must be a number"),
             (["--port", ""], "--port must not be empty"),
@@ -142,7 +147,8 @@ class OptionsTests(SynchronousTestCase):
         for needle in (
             "--port", "tcp:8888", "--welcome", "Welcome to the server", "--no-welcome",
             "--prefix", "OK...", "--mode", "[default: line]", "--max-line-length",
-            "65536", "--idle-timeout", "300", "--max-connections", "10000", "--max-per-ip",
+            "65536", "--idle-timeout", "300", "--line-timeout", "60", "--max-connections",
+            "10000", "--max-per-ip",
             "--close-timeout", "--no-direct-write",
         ):  # fmt: skip
             self.assertIn(needle, text)

@@ -8,6 +8,7 @@ tutorial's C{HOST = ''}).  See C{twistd twistsock --help} for every option.
 from __future__ import annotations
 
 import errno
+import math
 import resource
 import sys
 from typing import Any, cast
@@ -24,6 +25,7 @@ from twisted.python.failure import Failure
 from twistsock._echo import (
     DEFAULT_CLOSE_TIMEOUT,
     DEFAULT_IDLE_TIMEOUT,
+    DEFAULT_LINE_TIMEOUT,
     DEFAULT_MAX_CONNECTIONS,
     DEFAULT_MAX_LINE_LENGTH,
     DEFAULT_MAX_PER_IP,
@@ -34,7 +36,7 @@ from twistsock._echo import (
     formatAddress,
 )
 
-__all__ = ["Options", "ServerOptions", "EchoServerService", "makeService"]
+__all__ = ["EchoServerService", "ListenFailed", "Options", "ServerOptions", "makeService"]
 
 _log = Logger(namespace="twistsock")
 
@@ -64,7 +66,9 @@ def _number(name: str, text: str, kind: type[int] | type[float], minimum: float)
     except ValueError:
         noun = "a whole number" if kind is int else "a number"
         raise usage.UsageError(f"--{name} must be {noun}, got {text!r}") from None
-    if value != value or value < minimum:  # NaN, or out of range
+    if not math.isfinite(value):
+        raise usage.UsageError(f"--{name} must be a finite number, got {text!r}")
+    if value < minimum:
         raise usage.UsageError(f"--{name} must be at least {minimum:g}, got {text!r}")
     return value
 
@@ -123,6 +127,12 @@ class ServerOptions(usage.Options):
             "Seconds without input before a client is disconnected; 0 disables.",
         ],
         [
+            "line-timeout",
+            None,
+            f"{DEFAULT_LINE_TIMEOUT:g}",
+            "Seconds a line may take to arrive (bounds slow senders); 0 disables.",
+        ],
+        [
             "max-connections",
             None,
             str(DEFAULT_MAX_CONNECTIONS),
@@ -179,16 +189,16 @@ class ServerOptions(usage.Options):
             "mode": self["mode"],
             "max_line_length": _number("max-line-length", self["max-line-length"], int, 1),
             "idle_timeout": _number("idle-timeout", self["idle-timeout"], float, 0),
+            "line_timeout": _number("line-timeout", self["line-timeout"], float, 0),
             "max_connections": _number("max-connections", self["max-connections"], int, 1),
             "max_per_ip": _number("max-per-ip", self["max-per-ip"], int, 0),
             "close_timeout": _number("close-timeout", self["close-timeout"], float, 0),
             "direct_write": not self["no-direct-write"],
         }
-        from twisted.internet import reactor
-
         for description in self["ports"]:
             try:
-                serverFromString(reactor, description)
+                # Parsing needs no reactor; the endpoint built here is thrown away.
+                serverFromString(None, description)
             except Exception as e:  # every parser raises its own kind; report them all
                 raise usage.UsageError(f"--port {description!r}: {e}") from None
 
@@ -230,6 +240,12 @@ def _listenError(description: str, failure: Failure) -> str:
     return f"cannot listen on {description}: {failure.getErrorMessage()}"
 
 
+class ListenFailed(Exception):
+    """
+    An endpoint could not listen: its description and the reason, in one line.
+    """
+
+
 class EchoServerService(Service):
     """
     Listens on every endpoint with one L{OKEchoFactory}, and closes clients on shutdown.
@@ -245,7 +261,9 @@ class EchoServerService(Service):
         factory: OKEchoFactory,
         reactor: IReactorCore,
         shutdownTimeout: float = SHUTDOWN_TIMEOUT,
+        foreground: bool = True,
     ) -> None:
+        self.foreground = foreground
         self.endpoints = endpoints
         self.factory = factory
         self.reactor = reactor
@@ -271,16 +289,27 @@ class EchoServerService(Service):
             d = endpoint.listen(self.factory)
             d.addCallbacks(self._listened, failures.append, callbackArgs=(description,))
             if failures:
-                message = _listenError(description, failures[0])
-                _log.critical("{message}", message=message)
-                # twistd has redirected sys.stderr into the log; the user's terminal
-                # gets exactly one line on the real stderr.
-                realStderr = sys.__stderr__ or sys.stderr
-                realStderr.write(f"twistd twistsock: {message}\n")
-                realStderr.flush()
-                raise SystemExit(1)
+                self._cannotListen(ListenFailed(_listenError(description, failures[0])))
             d.addErrback(self._lateFailure, description)
             self._listening.append(d)
+
+    def _cannotListen(self, error: ListenFailed) -> None:
+        """
+        End startup because an endpoint could not listen.
+
+        In the foreground (C{twistd -n}) the user's terminal gets exactly one line on the
+        real stderr (twistd has redirected C{sys.stderr} into its log) and the exit status
+        is 1.  A daemonizing twistd needs an ordinary exception instead: it reports that
+        through its status pipe to the parent, which prints it and exits 1, and removes
+        the pid file; a C{SystemExit} would skip both and leave the parent waiting forever.
+        """
+        if not self.foreground:
+            _log.critical("{message}", message=str(error))
+            raise error
+        realStderr = sys.__stderr__ or sys.stderr
+        realStderr.write(f"twistd twistsock: {error}\n")
+        realStderr.flush()
+        raise SystemExit(1)
 
     def _listened(self, port: IListeningPort, description: str) -> IListeningPort:
         self.ports.append(port)
@@ -353,5 +382,9 @@ def makeService(config: ServerOptions) -> MultiService:
         )
     endpoints = [(d, serverFromString(reactor, d)) for d in config["ports"]]
     top = MultiService()
-    EchoServerService(endpoints, factory, cast(IReactorCore, reactor)).setServiceParent(top)
+    parent = getattr(config, "parent", None)
+    foreground = bool(parent["nodaemon"]) if parent is not None else True
+    EchoServerService(
+        endpoints, factory, cast(IReactorCore, reactor), foreground=foreground
+    ).setServiceParent(top)
     return top
