@@ -12,7 +12,7 @@ from twisted.internet.interfaces import IAddress, ISSLTransport
 from twisted.internet.protocol import Protocol
 from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
-from twisted.logger import capturedLogs
+from twisted.logger import capturedLogs, formatEvent
 from twisted.python.failure import Failure
 from twisted.test.iosim import connectedServerAndClient
 from twisted.trial.unittest import SynchronousTestCase
@@ -411,6 +411,28 @@ class LimitTests(SynchronousTestCase):
         lose(first)
         _, fourthTransport = connect(factory)
         self.assertEqual(fourthTransport.value(), WELCOME)
+
+    def test_refusalsLoggedAtMostOncePerSecond(self) -> None:
+        """
+        A flood of refused connections logs one line per second, which counts the ones
+        it did not log.
+        """
+        factory = OKEchoFactory(max_connections=1, reactor=self.clock)
+        connect(factory)
+        with capturedLogs() as events:
+            for _ in range(5):
+                connect(factory)
+            self.clock.advance(1)
+            connect(factory)
+        refusals = [formatEvent(e) for e in events if e.get("refusal")]
+        self.assertEqual(
+            refusals,
+            [
+                "Refused 127.0.0.1:40000: server busy (max 1 connections)",
+                "Refused 127.0.0.1:40000: server busy (max 1 connections) "
+                "(and 4 more since the last such line)",
+            ],
+        )
 
     def test_maxPerIP(self) -> None:
         """

@@ -173,9 +173,7 @@ class OKEchoProtocol(Protocol):
             self._ip = _clientIP(self.transport.getPeer())
         refusal = factory._admit(self)
         if refusal is not None:
-            _log.warn(
-                "Refused {peer}: {refusal}", peer=self._peerText(), refusal=refusal, limit=True
-            )
+            factory._logRefusal(self._peerText(), refusal)
             self._reason = refusal
             self._write(b"ERROR server busy\n")
             self._close(factory.close_timeout)
@@ -503,6 +501,8 @@ class OKEchoFactory(Factory):
         self._clients: set[OKEchoProtocol] = set()
         self._perIP: dict[str, int] = {}
         self._sweepCall: IDelayedCall | None = None
+        self._lastRefusalLogged = -math.inf
+        self._refusalsUnlogged = 0
 
     @property
     def connections(self) -> int:
@@ -549,6 +549,25 @@ class OKEchoFactory(Factory):
             client._sweepCheck(now)
         if self._clients:
             self._sweepCall = self.clock.callLater(self.sweepInterval, self._sweep)
+
+    def _logRefusal(self, peer: str, refusal: str) -> None:
+        """
+        Log a refused connection, but at most one line per second: a flood of connections
+        must not become a flood of log lines.  The next line says how many were not logged.
+        """
+        now = self.clock.seconds()
+        if now - self._lastRefusalLogged < 1.0:
+            self._refusalsUnlogged += 1
+            return
+        unlogged, self._refusalsUnlogged = self._refusalsUnlogged, 0
+        self._lastRefusalLogged = now
+        _log.warn(
+            "Refused {peer}: {refusal}{more}",
+            peer=peer,
+            refusal=refusal,
+            more=f" (and {unlogged} more since the last such line)" if unlogged else "",
+            limit=True,
+        )
 
     def _release(self, protocol: OKEchoProtocol) -> None:
         self._clients.discard(protocol)
