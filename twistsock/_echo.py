@@ -204,6 +204,9 @@ class OKEchoProtocol(Protocol):
             self._greet()
 
     def _greet(self) -> None:
+        """
+        Start flow control and send the welcome line.
+        """
         cast(IConsumer, self.transport).registerProducer(self, True)
         self._producing = True
         welcome = self.factory.welcome
@@ -294,6 +297,9 @@ class OKEchoProtocol(Protocol):
                 self.transport.write(replies)
 
     def _write(self, data: bytes) -> None:
+        """
+        Send C{data}, straight to the socket when L{twistsock._directwrite} allows it.
+        """
         if data:
             self._bytesOut += len(data)
             if self._direct:
@@ -389,6 +395,9 @@ class OKEchoProtocol(Protocol):
             self._abortCall = self.factory.clock.callLater(timeout, self._abort)
 
     def _abort(self) -> None:
+        """
+        The close deadline passed: drop the connection and whatever it still holds.
+        """
         self._abortCall = None
         if not self._gone:
             abort = getattr(self.transport, "abortConnection", None)
