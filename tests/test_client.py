@@ -296,6 +296,35 @@ class CannedResponseTests(SynchronousTestCase):
                 url=URL, http_version="1.1", code=200, phrase="OK", headers=Headers(), body=b""
             )  # type: ignore[call-arg]
 
+    def test_buffersReleased(self) -> None:
+        """
+        Once C{response} has fired, with a response or a failure, the protocol holds no
+        received or body bytes any more (it sits in reference cycles, so they would live
+        until the cyclic garbage collector runs).
+        """
+
+        def held(protocol: HTTPGetProtocol) -> list[bytes | bytearray]:
+            found, todo = [], list(vars(protocol).values())
+            while todo:
+                item = todo.pop()
+                if isinstance(item, (bytes, bytearray)) and len(item) >= 1000:
+                    found.append(item)
+                elif isinstance(item, (list, tuple)):
+                    todo.extend(item)
+            return found
+
+        reply = b"HTTP/1.1 200 OK\r\nContent-Length: 6000\r\n\r\n" + b"x" * 6000
+        for received, end in [(reply, None), (reply[:5000], CLEAN)]:
+            protocol = HTTPGetProtocol(REQUEST)
+            protocol.makeConnection(StringTransport())
+            for piece in split(received, [3000]):
+                protocol.dataReceived(piece)
+            if end is not None:
+                self.assertNotEqual(held(protocol), [])  # still receiving
+                protocol.connectionLost(Failure(end()))
+                self.failureResultOf(protocol.response, PartialBody)
+            self.assertEqual(held(protocol), [])
+
     def test_headersOverH11Limit(self) -> None:
         """
         A header section over h11's 16 KiB limit is a malformed response, reported as soon
