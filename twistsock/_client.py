@@ -239,15 +239,22 @@ class HTTPGetProtocol(Protocol):
         """Check the final response's framing headers and remember where they end."""
         self._head = event
         self._head_length = self._raw_length - len(self._h11.trailing_data[0])
-        names = {name for name, _ in event.headers}
-        if b"transfer-encoding" in names and b"content-length" in names:
+        framing: dict[bytes, bytes] = {}  # one pass over the headers (h11 lower-cases names)
+        for name, value in event.headers:
+            if name == b"content-length" or name == b"transfer-encoding":
+                framing.setdefault(name, value)
+        if len(framing) == 2:
             self._fail(MalformedResponse(self._url, "both Transfer-Encoding and Content-Length"))
             return
-        length = next((int(v) for n, v in event.headers if n == b"content-length"), None)
+        cl = framing.get(b"content-length")
+        length = None if cl is None else int(cl)  # h11 has checked it is digits
         if length is not None and length > self.max_body_size:
             self._fail(BodyTooLarge(self._url, self.max_body_size))
             return
-        self._observer.response_head(b"".join(self._raw)[: self._head_length], length)
+        first = self._raw[0]  # usually holds the whole head: no need to join everything
+        if len(first) < self._head_length:
+            first = b"".join(self._raw)
+        self._observer.response_head(first[: self._head_length], length)
 
     def _protocol_error(self, detail: str, at_eof: bool) -> FetchError:
         """
