@@ -163,3 +163,10 @@ def listenWeb(test: TestCase, reactor: Any, directory: Path) -> int:
     root.putChild(b"absolute", Redirect(f"http://127.0.0.1:{number}/chunked".encode()))
     test.addCleanup(port.stopListening)
     return number
+
+
+class NeverResolves:
+    """A name resolver (for a memory reactor) that never answers."""
+
+    def resolveHostName(self, receiver: Any, hostName: str, *args: Any, **kwargs: Any) -> None:
+        receiver.resolutionBegan(None)

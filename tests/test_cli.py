@@ -20,7 +20,14 @@ from twisted.internet.utils import getProcessOutputAndValue
 from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 
-from tests._http_servers import BINARY, closedPort, listenCanned, listenWeb, temporaryDirectory
+from tests._http_servers import (
+    BINARY,
+    NeverResolves,
+    closedPort,
+    listenCanned,
+    listenWeb,
+    temporaryDirectory,
+)
 from twistsock._cli import (
     _get,
     _parser,
@@ -318,6 +325,20 @@ class ProbeTests(SynchronousTestCase):
         factory.clientConnectionFailed(None, Failure(error.ConnectionRefusedError()))
         self.reactor.advance(1)
         self.assertEqual(self.successResultOf(d)[0], "refused")
+
+    def test_ipLiterals(self) -> None:
+        """
+        IPv4 and IPv6 literals are connected to at once, without the name resolver, and
+        a refusal is reported at once (C{HostnameEndpoint} waits for its next 0.3 s
+        attempt tick, which showed in the time taken).
+        """
+        self.reactor.installNameResolver(NeverResolves())  # type: ignore[arg-type]
+        for host in ["127.0.0.1", "::1"]:
+            d = Deferred.fromCoroutine(probe(self.reactor, host, 81, 3))
+            host_, port, factory, timeout, _ = self.reactor.tcpClients[-1]
+            self.assertEqual((host_, port, timeout), (host, 81, 3))
+            factory.clientConnectionFailed(None, Failure(error.ConnectionRefusedError()))
+            self.assertEqual(self.successResultOf(d), ("refused", 0))
 
     def test_timeout(self) -> None:
         """

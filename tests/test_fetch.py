@@ -25,6 +25,7 @@ from tests._certificates import makeSelfSigned
 from tests._http_servers import (
     BINARY,
     Chunked,
+    NeverResolves,
     closedPort,
     listenCanned,
     listenWeb,
@@ -58,13 +59,6 @@ class NoAddresses:
     def resolveHostName(self, receiver: Any, hostName: str, *args: Any, **kwargs: Any) -> None:
         receiver.resolutionBegan(None)
         receiver.resolutionComplete()
-
-
-class NeverResolves:
-    """A name resolver that never answers."""
-
-    def resolveHostName(self, receiver: Any, hostName: str, *args: Any, **kwargs: Any) -> None:
-        receiver.resolutionBegan(None)
 
 
 def connect(memory: MemoryReactorClock, index: int = -1) -> StringTransport:

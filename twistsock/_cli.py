@@ -20,13 +20,12 @@ from typing import IO, Any, NoReturn
 
 from twisted.internet import error
 from twisted.internet.defer import CancelledError, Deferred, DeferredSemaphore
-from twisted.internet.endpoints import HostnameEndpoint
 from twisted.internet.protocol import Factory, Protocol
 from twisted.internet.task import react
 
 from twistsock._client import DEFAULT_MAX_BODY_SIZE, TransferObserver
 from twistsock._errors import FetchError, HTTPStatusError
-from twistsock._fetch import fetch_with_observer
+from twistsock._fetch import fetch_with_observer, tcp_endpoint
 from twistsock._request import GetRequest, parse_header_line, parse_url
 from twistsock._response import Response
 from twistsock._version import __version__
@@ -359,7 +358,7 @@ async def probe(reactor: Any, host: str, port: int, timeout: float) -> tuple[str
     seconds it took.  An open connection is closed at once.
     """
     started = reactor.seconds()
-    endpoint: Any = HostnameEndpoint(reactor, host, port, timeout=timeout)
+    endpoint = tcp_endpoint(reactor, host, port, timeout)
     attempt = endpoint.connect(Factory.forProtocol(Protocol))
     expired = []
 

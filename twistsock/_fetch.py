@@ -50,7 +50,7 @@ from twistsock._request import (
 )
 from twistsock._response import Response
 
-__all__ = ["REDIRECT_CODES", "fetch", "fetch_with_observer"]
+__all__ = ["REDIRECT_CODES", "fetch", "fetch_with_observer", "tcp_endpoint"]
 
 REDIRECT_CODES = frozenset({301, 302, 303, 307, 308})
 """The status codes whose C{Location} is followed when C{follow_redirects} is true."""
@@ -82,26 +82,31 @@ class _UnverifiedTLS:
         return connection
 
 
-def _endpoint(reactor: Any, url: ParsedURL, connect_timeout: float, tls_verify: bool) -> Any:
+def tcp_endpoint(reactor: Any, host: str, port: int, timeout: float) -> Any:
     """
-    The client endpoint (an C{IStreamClientEndpoint}) for C{url}: TCP, wrapped in TLS for
-    C{https}.
+    The TCP client endpoint (an C{IStreamClientEndpoint}) for C{host} and C{port}.
 
     A host name goes through C{HostnameEndpoint} (resolution through the reactor, IPv4 and
     IPv6 attempts raced).  An IP literal, already an address, is connected to directly with
     C{TCP4ClientEndpoint} or C{TCP6ClientEndpoint}: C{HostnameEndpoint} would still send it
     through the resolver (a thread-pool C{getaddrinfo} round trip), build its attempt
     machinery, and report a refused connection only at its next 0.3 s attempt tick.  That
-    was most of the cost of a request to a local server, and a needless delay on refusal.
-    (Plain C{http} to an IP literal needs no endpoint at all: see L{_Fetch.get}.)
+    was most of the cost of a request to a local server, and a needless delay on refusal
+    (for C{twistsock probe} too, which reports the time taken).
     """
-    endpoint: Any
-    if isIPAddress(url.host):
-        endpoint = TCP4ClientEndpoint(reactor, url.host, url.port, timeout=connect_timeout)
-    elif isIPv6Address(url.host):
-        endpoint = TCP6ClientEndpoint(reactor, url.host, url.port, timeout=connect_timeout)
-    else:
-        endpoint = HostnameEndpoint(reactor, url.host, url.port, timeout=connect_timeout)
+    if isIPAddress(host):
+        return TCP4ClientEndpoint(reactor, host, port, timeout=timeout)
+    if isIPv6Address(host):
+        return TCP6ClientEndpoint(reactor, host, port, timeout=timeout)
+    return HostnameEndpoint(reactor, host, port, timeout=timeout)
+
+
+def _endpoint(reactor: Any, url: ParsedURL, connect_timeout: float, tls_verify: bool) -> Any:
+    """
+    The client endpoint for C{url}: L{tcp_endpoint}, wrapped in TLS for C{https}.  (Plain
+    C{http} to an IP literal needs no endpoint at all: see L{_Fetch.get}.)
+    """
+    endpoint = tcp_endpoint(reactor, url.host, url.port, connect_timeout)
     if url.scheme == "https":
         creator: Any = optionsForClientTLS(url.host) if tls_verify else _UnverifiedTLS(url.host)
         endpoint = wrapClientTLS(creator, endpoint)
