@@ -7,6 +7,7 @@ pieces (hypothesis): TCP is a byte stream, so the result must not depend on the 
 
 from __future__ import annotations
 
+import io
 import pickle
 from dataclasses import dataclass, fields, replace
 
@@ -39,7 +40,7 @@ from twistsock import (
     Response,
     TLSHandshakeError,
 )
-from twistsock._client import connect_error
+from twistsock._client import _Body, connect_error
 from twistsock._request import build_request, parse_url
 
 URL = "http://example.com/path"
@@ -272,6 +273,50 @@ class CannedResponseTests(SynchronousTestCase):
         with self.assertRaises(AttributeError):
             response.code = 500  # type: ignore[misc]
 
+    def test_rawWithBytesAfterTheBody(self) -> None:
+        """
+        Bytes received after a Content-Length body (in the same read) are part of C{raw},
+        exactly where they came, and not of the body.
+        """
+        reply = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokEXTRA"
+        for pieces in ([reply], split(reply, [10, 39])):  # the extra comes with the body's end
+            protocol = HTTPGetProtocol(REQUEST)
+            protocol.makeConnection(StringTransport())
+            for piece in pieces:
+                protocol.dataReceived(piece)
+            response = self.successResultOf(protocol.response)
+            self.assertEqual((response.body, response.raw), (b"ok", reply))
+
+    def test_bodyHeldOnce(self) -> None:
+        """
+        A Content-Length or close-delimited body is held once: until C{raw} is read, the
+        response keeps the head and the body object itself, not the received pieces.  A
+        chunked body keeps the pieces (C{raw} has the chunk framing).
+        """
+        body = b"x" * 5000
+        for reply, end in [
+            (b"HTTP/1.1 200 OK\r\nContent-Length: 5000\r\n\r\n" + body, None),
+            (b"HTTP/1.0 200 OK\r\n\r\n" + body, CLEAN),
+        ]:
+            protocol = HTTPGetProtocol(REQUEST)
+            protocol.makeConnection(StringTransport())
+            for piece in split(reply, [1000, 3000]):
+                protocol.dataReceived(piece)
+            if end is not None:
+                protocol.connectionLost(Failure(end()))
+            response = self.successResultOf(protocol.response)
+            self.assertEqual(response.body, body)
+            self.assertTrue(any(piece is response.body for piece in vars(response)["_raw"]))
+            self.assertEqual(response.raw, reply)
+        chunked = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n"
+        protocol = HTTPGetProtocol(REQUEST)
+        protocol.makeConnection(StringTransport())
+        for piece in split(chunked, [30, 50]):
+            protocol.dataReceived(piece)
+        response = self.successResultOf(protocol.response)
+        self.assertEqual(len(vars(response)["_raw"]), 3)  # before raw is read and joined
+        self.assertEqual((response.body, response.raw), (b"ok", chunked))
+
     def test_rawLikeAnyField(self) -> None:
         """
         The protocol's C{raw} (joined from the received pieces when first read) behaves as
@@ -309,8 +354,12 @@ class CannedResponseTests(SynchronousTestCase):
                 item = todo.pop()
                 if isinstance(item, (bytes, bytearray)) and len(item) >= 1000:
                     found.append(item)
+                elif isinstance(item, io.BytesIO) and len(item.getvalue()) >= 1000:
+                    found.append(item.getvalue())
                 elif isinstance(item, (list, tuple)):
                     todo.extend(item)
+                elif isinstance(item, _Body):
+                    todo.extend(vars(item).values())
             return found
 
         reply = b"HTTP/1.1 200 OK\r\nContent-Length: 6000\r\n\r\n" + b"x" * 6000
