@@ -179,6 +179,23 @@ class MemoryFetchTests(SynchronousTestCase):
         self.assertTrue(self.reactor.connectors[0].stoppedConnecting)  # type: ignore[attr-defined]
         self.assertEqual(self.reactor.getDelayedCalls(), [])
 
+    def test_connectRaisingFailsTheDeferred(self) -> None:
+        """
+        A reactor whose C{connectTCP} raises makes the returned Deferred fail (nothing
+        raises out of C{fetch}), with or without redirects to follow, and the deadline
+        is cancelled.
+        """
+
+        class Refusing(MemoryReactorClock):
+            def connectTCP(self, *args: Any, **kwargs: Any) -> Any:
+                raise OSError("no sockets left")
+
+        for follow in [False, True]:
+            reactor = Refusing()
+            d = fetch("http://127.0.0.1:8080/", reactor=reactor, follow_redirects=follow)
+            self.assertEqual(str(self.failureResultOf(d, OSError).value), "no sockets left")
+            self.assertEqual(reactor.getDelayedCalls(), [])
+
     def test_badArgumentsFailTheDeferred(self) -> None:
         """
         A malformed URL, an unsupported scheme or an injected header fail the returned

@@ -170,22 +170,19 @@ class _Fetch:
         connecting.addErrback(failed)
         return connecting.addCallback(lambda _: factory.response)
 
-    async def run(
-        self,
-        url: str,
-        headers: Sequence[tuple[str, str]],
-        follow_redirects: bool,
-        max_redirects: int,
+    async def follow(
+        self, request: GetRequest, headers: Sequence[tuple[str, str]], max_redirects: int
     ) -> Response:
-        """Get C{url}, then follow redirects as asked; raise a L{FetchError} on failure."""
-        self.current = url
-        first = parse_url(url)
-        request = build_request(first, headers)
+        """
+        Get C{request}, then follow redirects; raise a L{FetchError} on failure.
+        (Without redirects to follow, L{fetch} calls L{get} alone: no coroutine needed.)
+        """
+        first = request.url
         history: list[Response] = []
         while True:
             response = await self.get(request)
             location = response.headers.get("Location")
-            if not follow_redirects or response.code not in REDIRECT_CODES or location is None:
+            if response.code not in REDIRECT_CODES or location is None:
                 if history:
                     response = dataclasses.replace(response, history=tuple(history))
                 return response
@@ -295,9 +292,16 @@ def fetch_with_observer(
     result: Deferred[Response] = Deferred(cancel)
     try:
         extra = validate_headers(headers)
+        request = build_request(parse_url(url), extra)
     except Exception:
         return fail()
     deadline = reactor.callLater(timeout, expire)
-    attempt = Deferred.fromCoroutine(job.run(url, extra, follow_redirects, max_redirects))
+    if follow_redirects:
+        attempt = Deferred.fromCoroutine(job.follow(request, extra, max_redirects))
+    else:
+        try:
+            attempt = job.get(request)
+        except Exception:  # a reactor's connectTCP may raise at once
+            attempt = fail()
     attempt.addBoth(finish)
     return result
