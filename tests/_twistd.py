@@ -37,7 +37,9 @@ class Twistd:
     @ivar lines: the lines it wrote to stdout (its log, with C{-n}) so far.
     """
 
-    def __init__(self, *arguments: str, fileLimit: int | None = None) -> None:
+    def __init__(
+        self, *arguments: str, fileLimit: int | None = None, reactor: str | None = None
+    ) -> None:
         self.directory = tempfile.mkdtemp(prefix="twistsock-e2e-")
 
         def limitFiles() -> None:
@@ -45,7 +47,14 @@ class Twistd:
                 resource.setrlimit(resource.RLIMIT_NOFILE, (fileLimit, fileLimit))
 
         self.process = subprocess.Popen(
-            [*twistdCommand(), "-n", "--pidfile=", "twistsock", *arguments],
+            [
+                *twistdCommand(),
+                *([f"--reactor={reactor}"] if reactor else []),
+                "-n",
+                "--pidfile=",
+                "twistsock",
+                *arguments,
+            ],
             cwd=self.directory,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,

@@ -49,8 +49,10 @@ class ServerProcessTests(SynchronousTestCase):
     The plugin as users run it.
     """
 
-    def start(self, *arguments: str, fileLimit: int | None = None) -> Twistd:
-        server = Twistd(*arguments, fileLimit=fileLimit)
+    def start(
+        self, *arguments: str, fileLimit: int | None = None, reactor: str | None = None
+    ) -> Twistd:
+        server = Twistd(*arguments, fileLimit=fileLimit, reactor=reactor)
         self.addCleanup(server.stop)
         return server
 
@@ -71,6 +73,18 @@ class ServerProcessTests(SynchronousTestCase):
         self.assertEqual(recvAll(sock), WELCOME + b"OK...hi\r\nOK...asd\n")
         server.waitForLine(r"Connected with 127\.0\.0\.1:\d+")
         server.waitForLine(r"Disconnected 127\.0\.0\.1:\d+ after .* 2 lines, 8 bytes in")
+
+    def test_leanReactor(self) -> None:
+        """
+        C{twistd -r twistsock-epoll} runs the server on the lean epoll reactor, which holds
+        the same conversation.
+        """
+        server = self.start("--port", LOCAL, reactor="twistsock-epoll")
+        server.waitForLine(r"reactor class: twistsock\._leanreactor\.LeanEPollReactor")
+        sock = self.client(server)
+        sock.sendall(b"hi\r\nasd\n")
+        sock.shutdown(socket.SHUT_WR)
+        self.assertEqual(recvAll(sock), WELCOME + b"OK...hi\r\nOK...asd\n")
 
     def test_threeConcurrentClients(self) -> None:
         """
