@@ -133,31 +133,27 @@ def available(server: Server, tmp: Path) -> str | None:
     Why C{server} cannot run here, or C{None} when it can.
     """
     if server.name.startswith("twistsock"):
-        out = subprocess.run(
-            [str(TWISTD), "--help"], capture_output=True, text=True, cwd=REPO, check=False
-        ).stdout
-        if "twistsock" not in out:
-            return "twistd --help does not list twistsock"
-        if server.name == "twistsock-lean":
+        # Each twistsock variant needs what its command line uses.
+        needs = {
+            "twistsock": (("--help",), "twistsock", "twistd --help does not list twistsock"),
+            "twistsock-lean": (
+                ("--help-reactors",),
+                "twistsock-epoll",
+                "this twistsock has no twistsock-epoll reactor",
+            ),
+            "twistsock-no-direct-write": (
+                ("twistsock", "--help"),
+                "--no-direct-write",
+                "this twistsock has no --no-direct-write option",
+            ),
+        }
+        for name in ("twistsock", server.name):
+            arguments, needle, problem = needs[name]
             out = subprocess.run(
-                [str(TWISTD), "--help-reactors"],
-                capture_output=True,
-                text=True,
-                cwd=REPO,
-                check=False,
+                [str(TWISTD), *arguments], capture_output=True, text=True, cwd=REPO, check=False
             ).stdout
-            if "twistsock-epoll" not in out:
-                return "this twistsock has no twistsock-epoll reactor"
-        if server.name == "twistsock-no-direct-write":
-            out = subprocess.run(
-                [str(TWISTD), "twistsock", "--help"],
-                capture_output=True,
-                text=True,
-                cwd=REPO,
-                check=False,
-            ).stdout
-            if "--no-direct-write" not in out:
-                return "this twistsock has no --no-direct-write option"
+            if needle not in out:
+                return problem
     if server.name == "uvloop-protocol":
         try:
             import uvloop  # noqa: F401
