@@ -451,6 +451,23 @@ class CommandTests(TestCase):
         )  # fmt: skip
 
     @inlineCallbacks
+    def test_badLocation(self) -> Any:
+        """
+        With C{-L}, a C{Location} that is not a URL exits 3 with one line (as curl), not
+        with a traceback; an empty C{Location} makes the redirect the final response.
+        """
+        bad = b"HTTP/1.1 302 Found\r\nLocation: http://[::1\r\nContent-Length: 0\r\n\r\n"
+        port, _ = listenCanned(self, reactor, bad, "close")
+        yield self.assertFailsWith(
+            3, b"twistsock: (3) URL rejected: bad redirect target (Invalid IPv6 URL): "
+            b"'http://[::1'", "get", "-L", f"http://127.0.0.1:{port}/",
+        )  # fmt: skip
+        empty = b"HTTP/1.1 302 Found\r\nLocation:\r\nContent-Length: 2\r\n\r\nhi"
+        port, factory = listenCanned(self, reactor, empty, "close")
+        out, err, status = yield self.run_("get", "-L", f"http://127.0.0.1:{port}/")
+        self.assertEqual((status, out, err, len(factory.requests)), (0, b"hi", b"", 1))
+
+    @inlineCallbacks
     def test_verbose(self) -> Any:
         """
         C{-v} writes the request and response headers to stderr, the body to stdout.

@@ -13,7 +13,7 @@ import treq
 from twisted.internet import error
 from twisted.internet import reactor as _reactor
 from twisted.internet.address import IPv4Address
-from twisted.internet.defer import CancelledError, inlineCallbacks
+from twisted.internet.defer import CancelledError, Deferred, inlineCallbacks
 from twisted.internet.ssl import PrivateCertificate
 from twisted.internet.testing import MemoryReactorClock, StringTransport
 from twisted.python.failure import Failure
@@ -304,6 +304,44 @@ class MemoryFetchTests(SynchronousTestCase):
             b"HTTP/1.1 302 F\r\nLocation: ftp://a.example/\r\nContent-Length: 0\r\n\r\n",
         )
         self.failureResultOf(d, UnsupportedScheme)
+
+    def redirectOnce(
+        self, header: bytes, body: bytes
+    ) -> tuple[MemoryReactorClock, Deferred[Response]]:
+        """
+        Fetch with C{follow_redirects} on a new memory reactor, whose first connection
+        answers a 302 with the header line C{header} and C{body}.
+        """
+        reactor = MemoryReactorClock()
+        d = fetch("http://a.example/", reactor=reactor, follow_redirects=True)
+        head = b"HTTP/1.1 302 F\r\n%s\r\nContent-Length: %d\r\n\r\n" % (header, len(body))
+        reply(connect(reactor), head + body)
+        return reactor, d
+
+    def test_redirectToMalformedURL(self) -> None:
+        """
+        A C{Location} that is not a valid URL fails with L{MalformedURL} (3, as curl's
+        "The redirect target URL could not be parsed"), not with the C{ValueError} that
+        C{urljoin} raises, and nothing more is connected.
+        """
+        for location in [b"http://[::1", b"http://a.example:99999/", b"http://[zz]/"]:
+            reactor, d = self.redirectOnce(b"Location: " + location, b"")
+            failure = self.failureResultOf(d, MalformedURL)
+            self.assertEqual(failure.value.curl_exit_code, 3)  # type: ignore[union-attr]
+            self.assertEqual(failure.value.url, location.decode())  # type: ignore[union-attr]
+            self.assertEqual(len(reactor.tcpClients), 1)
+            self.assertEqual(reactor.getDelayedCalls(), [])
+
+    def test_emptyLocationIsFinal(self) -> None:
+        """
+        A redirect with an empty C{Location} is the final response, as one without any
+        C{Location} is (curl ignores an empty one): it is not a redirect to itself.
+        """
+        for head in [b"Location:", b"Location:   ", b"X-No-Location: 1"]:
+            reactor, d = self.redirectOnce(head, b"hi")
+            response = self.successResultOf(d)
+            self.assertEqual((response.code, response.body, response.history), (302, b"hi", ()))
+            self.assertEqual(len(reactor.tcpClients), 1)
 
     def test_ipLiteralsSkipTheResolver(self) -> None:
         """

@@ -39,7 +39,7 @@ from twistsock._client import (
     TransferObserver,
     connect_error,
 )
-from twistsock._errors import OperationTimeout, TooManyRedirects
+from twistsock._errors import MalformedURL, OperationTimeout, TooManyRedirects
 from twistsock._request import (
     GetRequest,
     HeadersInput,
@@ -119,9 +119,20 @@ def _is_ip_literal(host: str) -> bool:
 
 
 def _redirect_target(response: Response, location: str) -> ParsedURL:
-    """Resolve C{Location} against the URL that answered, percent-encoding what must be."""
-    encoded = quote(location.strip(" \t").encode("latin-1"), safe=_LOCATION_SAFE)
-    return parse_url(urljoin(response.url, encoded))
+    """
+    Resolve C{Location} against the URL that answered, percent-encoding what must be.
+
+    @raise MalformedURL: (curl exit 3, as curl's "The redirect target URL could not be
+        parsed") when the target is not a valid URL, C{urljoin}'s own complaints
+        (C{http://[::1}: "Invalid IPv6 URL") included.
+    @raise UnsupportedScheme: (exit 1) when it names a scheme other than http or https.
+    """
+    encoded = quote(location.encode("latin-1"), safe=_LOCATION_SAFE)
+    try:
+        joined = urljoin(response.url, encoded)
+    except ValueError as e:
+        raise MalformedURL(location, f"bad redirect target ({e})") from None
+    return parse_url(joined)
 
 
 def _same_origin(a: ParsedURL, b: ParsedURL) -> bool:
@@ -181,8 +192,10 @@ class _Fetch:
         history: list[Response] = []
         while True:
             response = await self.get(request)
-            location = response.headers.get("Location")
-            if response.code not in REDIRECT_CODES or location is None:
+            # An empty Location is no Location at all (as curl): the redirect is the
+            # final response, rather than a redirect to itself until max_redirects.
+            location = (response.headers.get("Location") or "").strip(" \t")
+            if response.code not in REDIRECT_CODES or not location:
                 if history:
                     response = dataclasses.replace(response, history=tuple(history))
                 return response
@@ -221,7 +234,9 @@ def fetch(
         like a default header (C{Host}, C{User-Agent}, C{Accept}, C{Connection}) replaces it.
     @param max_body_size: the largest body accepted, in bytes (default 64 MiB).
     @param follow_redirects: follow 301, 302, 303, 307 and 308 responses with a
-        C{Location}, resolved against the current URL.  C{Authorization}, C{Cookie} and
+        C{Location}, resolved against the current URL; a redirect whose C{Location} is
+        missing or empty is the final response (as curl), and one whose C{Location} is
+        not a valid URL fails with L{MalformedURL}.  C{Authorization}, C{Cookie} and
         C{Proxy-Authorization} are dropped when a redirect leaves the original scheme, host
         and port.
     @param max_redirects: how many redirects may be followed.
