@@ -74,17 +74,22 @@ class ServerProcessTests(SynchronousTestCase):
         server.waitForLine(r"Connected with 127\.0\.0\.1:\d+")
         server.waitForLine(r"Disconnected 127\.0\.0\.1:\d+ after .* 2 lines, 8 bytes in")
 
-    def test_leanReactor(self) -> None:
+    def test_reactors(self) -> None:
         """
-        C{twistd -r twistsock-epoll} runs the server on the lean epoll reactor, which holds
-        the same conversation.
+        C{twistd -n twistsock} runs on the lean epoll reactor; C{twistd -r epoll} (any
+        reactor the user names) is respected; both hold the same conversation.
         """
-        server = self.start("--port", LOCAL, reactor="twistsock-epoll")
-        server.waitForLine(r"reactor class: twistsock\._leanreactor\.LeanEPollReactor")
-        sock = self.client(server)
-        sock.sendall(b"hi\r\nasd\n")
-        sock.shutdown(socket.SHUT_WR)
-        self.assertEqual(recvAll(sock), WELCOME + b"OK...hi\r\nOK...asd\n")
+        for reactor, expected in [
+            (None, r"twistsock\._leanreactor\.LeanEPollReactor"),
+            ("twistsock-epoll", r"twistsock\._leanreactor\.LeanEPollReactor"),
+            ("epoll", r"twisted\.internet\.epollreactor\.EPollReactor"),
+        ]:
+            server = self.start("--port", LOCAL, reactor=reactor)
+            server.waitForLine(f"reactor class: {expected}")
+            sock = self.client(server)
+            sock.sendall(b"hi\r\nasd\n")
+            sock.shutdown(socket.SHUT_WR)
+            self.assertEqual(recvAll(sock), WELCOME + b"OK...hi\r\nOK...asd\n")
 
     def test_threeConcurrentClients(self) -> None:
         """

@@ -252,6 +252,41 @@ class ServiceTests(SynchronousTestCase):
         )
 
 
+class ChooseReactorTests(SynchronousTestCase):
+    """
+    Under twistd, the lean epoll reactor is used unless the user chose a reactor.
+    """
+
+    def setUp(self) -> None:
+        self.installed: list[bool] = []
+
+    def choose(self, parent: object, modules: dict[str, object]) -> bool:
+        options = parse()
+        options.parent = parent  # type: ignore[assignment]
+        return tap.chooseReactor(options, modules, lambda: self.installed.append(True))
+
+    def test_installedUnderTwistd(self) -> None:
+        """
+        Under twistd with no reactor installed yet, the lean reactor is installed.
+        """
+        self.assertTrue(self.choose({"nodaemon": True}, {}))
+        self.assertEqual(self.installed, [True])
+
+    def test_userChoiceWins(self) -> None:
+        """
+        A reactor installed already (twistd --reactor does it while parsing) is kept.
+        """
+        self.assertFalse(self.choose({"nodaemon": True}, {"twisted.internet.reactor": object()}))
+        self.assertEqual(self.installed, [])
+
+    def test_notOutsideTwistd(self) -> None:
+        """
+        Options parsed outside twistd (tests, embedding) never install a reactor.
+        """
+        self.assertFalse(self.choose(None, {}))
+        self.assertEqual(self.installed, [])
+
+
 class FileLimitTests(SynchronousTestCase):
     """
     The plugin raises the open-files limit so that C{--max-connections} is reachable.
