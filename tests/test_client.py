@@ -40,7 +40,7 @@ from twistsock import (
     Response,
     TLSHandshakeError,
 )
-from twistsock._client import _Body, connect_error
+from twistsock._client import TransferObserver, _Body, connect_error
 from twistsock._request import build_request, parse_url
 
 URL = "http://example.com/path"
@@ -100,6 +100,18 @@ SUCCESSES = {
     "204 has no body": Case(b"HTTP/1.1 204 No Content\r\n\r\n", None, code=204),
     "304 has no body": Case(
         b"HTTP/1.1 304 Not Modified\r\nContent-Length: 100\r\n\r\n", None, code=304
+    ),
+    "304 with a Content-Length over the limit": Case(
+        b"HTTP/1.1 304 Not Modified\r\nContent-Length: 99999999999\r\n\r\n", None, code=304
+    ),
+    "204 with a Content-Length over the limit": Case(
+        b"HTTP/1.1 204 No Content\r\nContent-Length: 5000\r\n\r\n", None, code=204
+    ),
+    "1xx with a Content-Length over the limit": Case(
+        b"HTTP/1.1 100 Continue\r\nContent-Length: 5000\r\n\r\n"
+        b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
+        None,
+        body=b"ok",
     ),
     "redirect returned as is": Case(
         b"HTTP/1.1 302 Found\r\nLocation: /elsewhere\r\nContent-Length: 0\r\n\r\n",
@@ -167,6 +179,16 @@ FAILURES = {
         b"HTTP/1.1 200 OK\r\n\r\n" + b"x" * 11, None, error=BodyTooLarge, max_body_size=10
     ),
 }
+
+
+class HeadRecorder(TransferObserver):
+    """Records what L{TransferObserver.response_head} is told."""
+
+    def __init__(self) -> None:
+        self.heads: list[tuple[bytes, int | None]] = []
+
+    def response_head(self, head: bytes, content_length: int | None) -> None:
+        self.heads.append((head, content_length))
 
 
 def deliver(case: Case, pieces: list[bytes]) -> tuple[HTTPGetProtocol, StringTransport]:
@@ -385,6 +407,64 @@ class CannedResponseTests(SynchronousTestCase):
         protocol.dataReceived(b"HTTP/1.1 200 OK\r\nX-Big: " + b"a" * 17000)
         self.failureResultOf(protocol.response, MalformedResponse)
         self.assertTrue(transport.disconnected)
+
+    def test_finelyChunkedBodyWithinTheLimit(self) -> None:
+        """
+        A body within C{max_body_size} is accepted however finely it is chunked: 20,000
+        one-byte chunks (five bytes of framing per body byte) with a 20,000-byte limit.
+        """
+        body = bytes(range(256)) * 78 + b"x" * 32
+        reply = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+        reply += b"".join(b"1\r\n%c\r\n" % byte for byte in body) + b"0\r\n\r\n"
+        protocol = HTTPGetProtocol(REQUEST, max_body_size=len(body))
+        protocol.makeConnection(StringTransport())
+        for start in range(0, len(reply), 65536):  # as TCP reads would deliver it
+            protocol.dataReceived(reply[start : start + 65536])
+        response = self.successResultOf(protocol.response)
+        self.assertEqual((len(body), response.body, response.raw), (20000, body, reply))
+
+    def test_framingLimit(self) -> None:
+        """
+        Framing beyond C{framing_limit} (C{max_body_size}, at least 1 MiB) fails with
+        L{MalformedResponse}, not L{BodyTooLarge}, whether it is interim responses or
+        chunk extensions, and the protocol stops reading at once: the memory a server
+        can make it hold is bounded whatever the body.
+        """
+        self.assertEqual(HTTPGetProtocol(REQUEST, max_body_size=10).framing_limit, 2**20)
+        self.assertEqual(HTTPGetProtocol(REQUEST, max_body_size=2**23).framing_limit, 2**23)
+        interim = b"HTTP/1.1 100 Continue\r\nX-Pad: " + b"p" * 8000 + b"\r\n\r\n"
+        chunk = b"1;ext=" + b"e" * 8000 + b"\r\nx\r\n"
+        chunked = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+        for first, piece in [(b"", interim), (chunked, chunk)]:
+            protocol = HTTPGetProtocol(REQUEST, max_body_size=1000)
+            transport = StringTransport()
+            protocol.makeConnection(transport)
+            protocol.dataReceived(first)
+            fed = len(first)
+            while not protocol.response.called:
+                protocol.dataReceived(piece)
+                fed += len(piece)
+            failure = self.failureResultOf(protocol.response, MalformedResponse)
+            self.assertIn("over 1048576 bytes of headers and chunk framing", str(failure.value))
+            self.assertTrue(transport.disconnected)
+            self.assertLess(fed, 2**20 + 2 * len(piece))
+
+    def test_noBodyNoTotal(self) -> None:
+        """
+        The observer is told the body length of a response with a body, and none (C{None},
+        no progress bar total) for a 304 or 204 whatever their C{Content-Length}.
+        """
+        for reply, total in [
+            (b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", 2),
+            (b"HTTP/1.1 304 Not Modified\r\nContent-Length: 99999999999\r\n\r\n", None),
+            (b"HTTP/1.1 204 No Content\r\nContent-Length: 5000\r\n\r\n", None),
+        ]:
+            observer = HeadRecorder()
+            protocol = HTTPGetProtocol(REQUEST, max_body_size=10, observer=observer)
+            protocol.makeConnection(StringTransport())
+            protocol.dataReceived(reply)
+            self.successResultOf(protocol.response)
+            self.assertEqual(observer.heads, [(reply[: reply.index(b"\r\n\r\n") + 4], total)])
 
     def test_noBytesAfterFailure(self) -> None:
         """

@@ -66,8 +66,15 @@ is read, or for a chunked body), so the default protects a caller that forgot to
 about it; pass a larger limit to download larger files.
 """
 
-_RAW_ALLOWANCE = 64 * 1024
-"""Headers, trailers and chunk framing allowed in C{raw} on top of twice the body limit."""
+_MIN_FRAMING_LIMIT = 1024 * 1024
+"""
+The least framing (see L{HTTPGetProtocol}'s C{framing_limit}) allowed whatever the body
+limit: 20,000 one-byte chunks take 100 kB of chunk framing, for a 20 kB body.
+"""
+
+
+_NO_BODY = frozenset({204, 304})
+"""Final status codes whose response has no body (the request is always a GET)."""
 
 
 class _Body:
@@ -125,7 +132,9 @@ class TransferObserver:
     def response_head(self, head: bytes, content_length: int | None) -> None:
         """
         The status line and headers (C{head}, exactly as received) of a final response
-        arrived; its body is C{content_length} bytes long, or of unknown length if C{None}.
+        arrived; its body is C{content_length} bytes long, or of unknown length if C{None}
+        (also C{None} for a 204 or 304, which have no body whatever their C{Content-Length}
+        says).
         """
 
     def body_received(self, received: int) -> None:
@@ -177,6 +186,13 @@ class HTTPGetProtocol(Protocol):
         a L{FetchError}.  Cancelling it aborts the connection.
     @ivar max_body_size: the largest body accepted, in bytes; a larger one (announced or
         received) fails with L{BodyTooLarge} at once.
+    @ivar framing_limit: the most bytes received that are not body bytes: status lines
+        and headers (interim 1xx responses included), chunk sizes, extensions and CRLFs,
+        trailers.  This bounds the memory a server can make the protocol hold (a
+        chunked response's C{raw} keeps its framing) independently of the body, so that
+        a body within C{max_body_size} is never reported as too large however finely it
+        is chunked; more framing fails with L{MalformedResponse} (8).  It is
+        C{max_body_size}, or 1 MiB if that is more.
     """
 
     # Any transport will do (TCP, TLS, StringTransport); zope interfaces do not type-check.
@@ -197,6 +213,7 @@ class HTTPGetProtocol(Protocol):
         """
         self.request = request
         self.max_body_size = max_body_size
+        self.framing_limit = max(max_body_size, _MIN_FRAMING_LIMIT)
         self.response: Deferred[Response] = (
             response if response is not None else Deferred(self._cancel)
         )
@@ -226,11 +243,14 @@ class HTTPGetProtocol(Protocol):
         if self._raw is not None:
             self._raw.append(data)
         self._raw_length += len(data)
-        if self._raw_length > 2 * self.max_body_size + _RAW_ALLOWANCE:
-            self._fail(BodyTooLarge(self._url, self.max_body_size))
-            return
         self._h11.receive_data(data)
         self._process(at_eof=False)
+        # Once h11 has taken what it can, what is neither body nor h11's unconsumed
+        # remainder (at most its 16 KiB limit on an incomplete event) is framing.
+        if self._raw_length - self._body.length > self.framing_limit:
+            if not self.response.called:
+                reason = f"over {self.framing_limit} bytes of headers and chunk framing"
+                self._fail(MalformedResponse(self._url, reason))
 
     def connectionLost(self, reason: Failure = error.ConnectionDone) -> None:  # type: ignore[assignment]
         """
@@ -302,10 +322,15 @@ class HTTPGetProtocol(Protocol):
             self._fail(MalformedResponse(self._url, "both Transfer-Encoding and Content-Length"))
             return
         cl = framing.get(b"content-length")
-        length = None if cl is None else int(cl)  # h11 has checked it is digits
-        if length is not None and length > self.max_body_size:
-            self._fail(BodyTooLarge(self._url, self.max_body_size))
-            return
+        length = None
+        # A 204 or 304 has no body whatever its Content-Length says (h11 reads none): the
+        # length is not checked against the limit nor shown as the progress bar's total.
+        # (Interim 1xx responses never get here.)
+        if cl is not None and event.status_code not in _NO_BODY:
+            length = int(cl)  # h11 has checked it is digits
+            if length > self.max_body_size:
+                self._fail(BodyTooLarge(self._url, self.max_body_size))
+                return
         received = self._raw
         assert received is not None  # kept until now (the final head)
         first = received[0]  # usually holds the whole head: no need to join everything
