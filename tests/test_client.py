@@ -17,10 +17,12 @@ from OpenSSL import SSL
 from service_identity import VerificationError
 from twisted.internet import error
 from twisted.internet.defer import CancelledError
+from twisted.internet.interfaces import ISSLTransport
 from twisted.internet.testing import MemoryReactor, StringTransport
 from twisted.logger import LogEvent, globalLogPublisher
 from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
+from zope.interface import implementer  # type: ignore[import-untyped]
 
 from twistsock import (
     BodyTooLarge,
@@ -179,6 +181,11 @@ FAILURES = {
         b"HTTP/1.1 200 OK\r\n\r\n" + b"x" * 11, None, error=BodyTooLarge, max_body_size=10
     ),
 }
+
+
+@implementer(ISSLTransport)
+class TLSStringTransport(StringTransport):
+    """A L{StringTransport} that says it is a TLS one."""
 
 
 class HeadRecorder(TransferObserver):
@@ -529,6 +536,29 @@ class ProtocolTests(SynchronousTestCase):
         self.failureResultOf(protocol.response, CancelledError)
         self.assertTrue(transport.disconnected)
         protocol.connectionLost(Failure(error.ConnectionAborted()))
+
+    def test_resetOrNoCloseNotify(self) -> None:
+        """
+        A connection lost before the end of the response is a reset (56) on plain TCP, and
+        over TLS (where Twisted reports a TCP close without the TLS close_notify alert as a
+        lost connection) a close without close_notify, said as such.
+        """
+        partial = b"HTTP/1.1 200 OK\r\n\r\nhalf"
+        for transport, tls, message in [
+            (StringTransport(), False, "Recv failure: Connection reset by peer after 23 bytes"),
+            (
+                TLSStringTransport(),
+                True,
+                "TLS connection closed without close_notify after 23 bytes",
+            ),
+        ]:
+            protocol = HTTPGetProtocol(REQUEST)
+            protocol.makeConnection(transport)
+            protocol.dataReceived(partial)
+            protocol.connectionLost(Failure(error.ConnectionLost()))
+            failure = self.failureResultOf(protocol.response, ConnectionReset)
+            self.assertEqual((str(failure.value), failure.value.tls), (message, tls))  # type: ignore[union-attr]
+            self.assertEqual(failure.value.curl_exit_code, 56)  # type: ignore[union-attr]
 
     def test_tlsHandshakeFailure(self) -> None:
         """

@@ -14,6 +14,7 @@ from twisted.internet import error
 from twisted.internet import reactor as _reactor
 from twisted.internet.address import IPv4Address
 from twisted.internet.defer import CancelledError, Deferred, inlineCallbacks
+from twisted.internet.protocol import Factory, Protocol
 from twisted.internet.ssl import PrivateCertificate
 from twisted.internet.testing import MemoryReactorClock, StringTransport
 from twisted.python.failure import Failure
@@ -59,6 +60,20 @@ class NoAddresses:
     def resolveHostName(self, receiver: Any, hostName: str, *args: Any, **kwargs: Any) -> None:
         receiver.resolutionBegan(None)
         receiver.resolutionComplete()
+
+
+class NoCloseNotify(Protocol):
+    """
+    Over TLS: answers the request with C{reply}, then closes the TCP connection under the
+    TLS layer, without the TLS close_notify alert.
+    """
+
+    def __init__(self, reply: bytes) -> None:
+        self.reply = reply
+
+    def dataReceived(self, data: bytes) -> None:
+        self.transport.write(self.reply)  # type: ignore[union-attr]
+        self.transport.transport.loseConnection()  # type: ignore[union-attr]
 
 
 def connect(memory: MemoryReactorClock, index: int = -1) -> StringTransport:
@@ -501,12 +516,16 @@ class RawServerTests(TestCase):
         """
         return self.failsWith(OperationTimeout, b"", "stall", timeout=0.5)
 
+    @inlineCallbacks
     def test_reset(self) -> Any:
         """
-        A connection reset in the middle of the body: L{ConnectionReset} (56).
+        A connection reset in the middle of the body: L{ConnectionReset} (56), said so.
         """
         reply = b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\npartial"
-        return self.failsWith(ConnectionReset, reply, "reset")
+        e = yield self.failsWith(ConnectionReset, reply, "reset")
+        self.assertEqual(
+            str(e), f"Recv failure: Connection reset by peer after {len(reply)} bytes"
+        )
 
     def test_closeMidBody(self) -> Any:
         """
@@ -577,7 +596,7 @@ class TLSTests(TestCase):
         directory = temporaryDirectory(self)
         keyPath, certPath = makeSelfSigned(directory)
         pem = keyPath.read_bytes() + certPath.read_bytes()
-        options = PrivateCertificate.loadPEM(pem).options()
+        options = self.options = PrivateCertificate.loadPEM(pem).options()
         port = reactor.listenSSL(0, Site(Chunked()), options, interface="127.0.0.1")
         self.addCleanup(port.stopListening)
         self.url = f"https://127.0.0.1:{port.getHost().port}/"
@@ -595,6 +614,26 @@ class TLSTests(TestCase):
         """
         response = yield fetch(self.url, reactor=reactor, tls_verify=False)
         self.assertEqual(response.body, b"first second third")
+
+    @inlineCallbacks
+    def test_noCloseNotify(self) -> Any:
+        """
+        A close-delimited body ended by a TCP close without the TLS close_notify alert
+        (a possible truncation) is L{ConnectionReset} (56), saying that, not "reset by
+        peer".
+        """
+        reply = b"HTTP/1.1 200 OK\r\n\r\nmaybe all"
+        factory = Factory.forProtocol(lambda: NoCloseNotify(reply))
+        port = reactor.listenSSL(0, factory, self.options, interface="127.0.0.1")
+        self.addCleanup(port.stopListening)
+        url = f"https://127.0.0.1:{port.getHost().port}/"
+        e = yield self.assertFailure(
+            fetch(url, reactor=reactor, tls_verify=False), ConnectionReset
+        )
+        self.assertEqual(
+            (str(e), e.tls),
+            (f"TLS connection closed without close_notify after {len(reply)} bytes", True),
+        )
 
     @inlineCallbacks
     def test_notTLS(self) -> Any:

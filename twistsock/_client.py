@@ -30,7 +30,7 @@ from OpenSSL import SSL
 from service_identity import VerificationError
 from twisted.internet import error
 from twisted.internet.defer import CancelledError, Deferred
-from twisted.internet.interfaces import IAddress, IConnector
+from twisted.internet.interfaces import IAddress, IConnector, ISSLTransport
 from twisted.internet.protocol import ClientFactory, Protocol
 from twisted.python.failure import Failure
 
@@ -254,8 +254,9 @@ class HTTPGetProtocol(Protocol):
 
     def connectionLost(self, reason: Failure = error.ConnectionDone) -> None:  # type: ignore[assignment]
         """
-        Finish a close-delimited body, or fail: TLS errors (35, 60), a reset (56), or a
-        clean close before the end of the response (52, 8 or 18).
+        Finish a close-delimited body, or fail: TLS errors (35, 60), a reset or a TLS close
+        without close_notify (56), or a clean close before the end of the response (52, 8
+        or 18).
         """
         if self.response.called:
             return
@@ -266,7 +267,8 @@ class HTTPGetProtocol(Protocol):
             self._h11.receive_data(b"")
             self._process(at_eof=True)
         else:
-            self._fail(ConnectionReset(self._url, self._raw_length))
+            secure = bool(ISSLTransport.providedBy(self.transport))
+            self._fail(ConnectionReset(self._url, self._raw_length, tls=secure))
 
     @property
     def _url(self) -> str:

@@ -268,18 +268,28 @@ class PartialBody(FetchError):
 
 class ConnectionReset(FetchError):
     """
-    The connection was reset (or otherwise lost) before the response was complete.
+    The connection was lost before the response was complete: reset by the peer (or lost
+    another way) on plain TCP; over TLS, closed without the TLS close_notify alert, so
+    that the end of what arrived cannot be told from a truncation.  (Twisted's TLS layer
+    reports a TCP reset under TLS the same way as a close without close_notify, so the
+    TLS message names what is known: the close_notify did not come.)
 
     @ivar url: the URL fetched.
     @ivar received: the number of bytes (status line and headers included) received.
+    @ivar tls: whether the connection was a TLS one.
     """
 
     curl_exit_code = 56
 
-    def __init__(self, url: str, received: int) -> None:
-        super().__init__(f"Recv failure: Connection reset by peer after {received} bytes")
+    def __init__(self, url: str, received: int, tls: bool = False) -> None:
+        if tls:
+            what = "TLS connection closed without close_notify"
+        else:
+            what = "Recv failure: Connection reset by peer"
+        super().__init__(f"{what} after {received} bytes")
         self.url = url
         self.received = received
+        self.tls = tls
 
 
 class TooManyRedirects(FetchError):
