@@ -18,7 +18,8 @@ from service_identity import VerificationError
 from twisted.internet import error
 from twisted.internet.defer import CancelledError
 from twisted.internet.interfaces import ISSLTransport
-from twisted.internet.testing import MemoryReactor, StringTransport
+from twisted.internet.task import Clock
+from twisted.internet.testing import MemoryReactor, MemoryReactorClock, StringTransport
 from twisted.logger import LogEvent, globalLogPublisher
 from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
@@ -38,6 +39,7 @@ from twistsock import (
     HTTPGetFactory,
     HTTPGetProtocol,
     MalformedResponse,
+    OperationTimeout,
     PartialBody,
     Response,
     TLSHandshakeError,
@@ -668,6 +670,63 @@ class FactoryTests(SynchronousTestCase):
         factory.response.cancel()
         self.failureResultOf(factory.response, CancelledError)
         self.assertTrue(transport.disconnected)
+
+    def test_timeout(self) -> None:
+        """
+        With C{timeout}, a server that stalls fails C{response} with L{OperationTimeout}
+        (28) when the time (counted from the factory's creation) passes, not before, and
+        the connection is aborted; a response in time cancels the deadline.
+        """
+        clock = Clock()
+        factory = HTTPGetFactory(URL, timeout=5, reactor=clock)
+        clock.advance(1)
+        protocol = factory.buildProtocol(None)
+        transport = StringTransport()
+        protocol.makeConnection(transport)
+        protocol.dataReceived(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nhal")
+        clock.advance(3.9)
+        self.assertNoResult(factory.response)
+        clock.advance(0.1)
+        failure = self.failureResultOf(factory.response, OperationTimeout)
+        self.assertEqual(str(failure.value), f"Operation timed out after 5 s: {URL}")
+        self.assertTrue(transport.disconnected)
+        factory = HTTPGetFactory(URL, timeout=5, reactor=clock)
+        protocol = factory.buildProtocol(None)
+        protocol.makeConnection(StringTransport())
+        protocol.dataReceived(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+        self.successResultOf(factory.response)
+        self.assertEqual(clock.getDelayedCalls(), [])
+
+    def test_timeoutWhileConnecting(self) -> None:
+        """
+        When the deadline passes while a connector is connecting, the connector is stopped
+        and C{response} fails with L{OperationTimeout}, not the connector's "user aborted";
+        a connection made after the deadline (an endpoint's) is aborted with nothing sent.
+        """
+        reactor = MemoryReactorClock()
+        factory = HTTPGetFactory(URL, timeout=2, reactor=reactor)
+        connector = reactor.connectTCP("127.0.0.1", 80, factory)
+        reactor.advance(2)
+        self.assertTrue(connector.stoppedConnecting)  # type: ignore[attr-defined]
+        factory.clientConnectionFailed(connector, Failure(error.UserError()))
+        self.failureResultOf(factory.response, OperationTimeout)
+        factory = HTTPGetFactory(URL, timeout=2, reactor=reactor)
+        reactor.advance(2)
+        self.failureResultOf(factory.response, OperationTimeout)
+        transport = StringTransport()
+        factory.buildProtocol(None).makeConnection(transport)
+        self.assertEqual((transport.value(), transport.disconnected), (b"", True))
+
+    def test_noTimeoutByDefault(self) -> None:
+        """
+        Without C{timeout} the factory sets no deadline (it is the caller's to bound, as
+        L{twistsock.fetch} does).
+        """
+        clock = Clock()
+        factory = HTTPGetFactory(URL, reactor=clock)
+        self.assertEqual(clock.getDelayedCalls(), [])
+        factory.response.cancel()
+        self.failureResultOf(factory.response, CancelledError)
 
     def test_clientConnectionFailed(self) -> None:
         """

@@ -23,14 +23,20 @@ from __future__ import annotations
 
 import io
 from contextlib import suppress
-from typing import Any
+from typing import Any, TypeVar
 
 import h11
 from OpenSSL import SSL
 from service_identity import VerificationError
 from twisted.internet import error
 from twisted.internet.defer import CancelledError, Deferred
-from twisted.internet.interfaces import IAddress, IConnector, ISSLTransport
+from twisted.internet.interfaces import (
+    IAddress,
+    IConnector,
+    IDelayedCall,
+    IReactorTime,
+    ISSLTransport,
+)
 from twisted.internet.protocol import ClientFactory, Protocol
 from twisted.python.failure import Failure
 
@@ -45,6 +51,7 @@ from twistsock._errors import (
     EmptyReply,
     FetchError,
     MalformedResponse,
+    OperationTimeout,
     PartialBody,
     TLSHandshakeError,
 )
@@ -58,6 +65,8 @@ __all__ = [
     "TransferObserver",
     "connect_error",
 ]
+
+_T = TypeVar("_T")
 
 DEFAULT_MAX_BODY_SIZE = 64 * 1024 * 1024
 """
@@ -181,6 +190,12 @@ class HTTPGetProtocol(Protocol):
     """
     Send one GET request and read one complete response.
 
+    The protocol has no timer of its own: a server that never answers, or stalls in the
+    middle of the body, keeps it waiting for as long as the connection stays open.  Bound
+    it: use L{HTTPGetFactory}'s C{timeout}, or L{twistsock.fetch} (one deadline for the
+    whole transfer), or cancel C{response} yourself (C{reactor.callLater(30,
+    protocol.response.cancel)}), which aborts the connection.
+
     @ivar request: the request to send.
     @ivar response: fires with the L{Response} once the response is complete, or fails with
         a L{FetchError}.  Cancelling it aborts the connection.
@@ -231,7 +246,14 @@ class HTTPGetProtocol(Protocol):
         self._head_length = 0
 
     def connectionMade(self) -> None:
-        """Write the whole request at once: the headers and the (empty) end of message."""
+        """
+        Write the whole request at once: the headers and the (empty) end of message.  If
+        C{response} has already fired (cancelled, or the factory's deadline passed, while
+        an endpoint was still connecting), abort the connection instead: nothing is sent.
+        """
+        if self.response.called:
+            self.transport.abortConnection()
+            return
         data = self._h11.send(self._event) + self._h11.send(h11.EndOfMessage())
         self.transport.write(data)
         self._observer.request_sent(self.request, data)
@@ -410,6 +432,10 @@ class HTTPGetFactory(ClientFactory):
     (C{reactor.connectTCP}); endpoints report connection failures through C{connect}'s
     Deferred instead.  Cancelling it aborts the connection.
 
+    Without C{timeout} nothing bounds the exchange: a server that accepts and never
+    answers keeps C{response} waiting forever.  Pass C{timeout} (and C{reactor}, any
+    C{IReactorTime}, C{task.Clock} in tests), or cancel C{response} yourself.
+
     @ivar request: the request every protocol built sends.
     @ivar response: the Deferred of the response.
     """
@@ -428,6 +454,8 @@ class HTTPGetFactory(ClientFactory):
         headers: HeadersInput | None = None,
         max_body_size: int = DEFAULT_MAX_BODY_SIZE,
         observer: TransferObserver | None = None,
+        timeout: float | None = None,
+        reactor: IReactorTime | None = None,
     ) -> None:
         """
         @param url: the URL to get (checked now: L{MalformedURL}, L{UnsupportedScheme} or
@@ -435,6 +463,16 @@ class HTTPGetFactory(ClientFactory):
             L{GetRequest} (then C{headers} is ignored).
         @param headers: extra request headers.
         @param max_body_size: see L{HTTPGetProtocol}.
+        @param observer: see L{HTTPGetProtocol}.
+        @param timeout: seconds for the whole exchange, counted from now (connecting
+            included), or C{None} (the default) for no deadline.  When they pass,
+            C{response} fails with L{OperationTimeout} (28) and the connection is aborted,
+            or a connector (C{reactor.connectTCP}) still connecting is stopped.  An
+            endpoint's attempt is the endpoint's to stop (cancel the Deferred its
+            C{connect} returned); if it connects after the deadline anyway, the
+            connection is aborted at once and nothing is sent.
+        @param reactor: the C{IReactorTime} for C{timeout}; the global reactor when
+            C{None}.
         """
         if isinstance(url, str):
             url = build_request(parse_url(url), validate_headers(headers))
@@ -444,6 +482,14 @@ class HTTPGetFactory(ClientFactory):
         self._observer = observer
         self._protocol: HTTPGetProtocol | None = None
         self._connector: IConnector | None = None
+        if timeout is not None:
+            if reactor is None:
+                from twisted.internet import reactor as default
+
+                reactor = default  # type: ignore[assignment]
+            assert reactor is not None
+            deadline = reactor.callLater(timeout, self._expire, timeout)
+            self.response.addBoth(_stop, deadline)
 
     def buildProtocol(self, addr: IAddress | None) -> HTTPGetProtocol:
         """Build the protocol, which will fire this factory's C{response}."""
@@ -467,6 +513,17 @@ class HTTPGetFactory(ClientFactory):
             timeout = getattr(connector, "timeout", 0)
             self.response.errback(connect_error(reason.value, url.host, url.port, timeout))
 
+    def _expire(self, timeout: float) -> None:
+        """The deadline passed: abort or stop connecting, and fail with L{OperationTimeout}."""
+        reason = OperationTimeout(self.request.url.url, timeout)
+        if self._protocol is not None:
+            self._protocol._fail(reason)
+            return
+        self.response.errback(reason)
+        if self._connector is not None:
+            with suppress(error.NotConnectingError):
+                self._connector.stopConnecting()
+
     def _cancel(self, response: Deferred[Any]) -> None:
         """
         Abort the protocol's connection, or stop a connector still connecting.  (An
@@ -478,3 +535,10 @@ class HTTPGetFactory(ClientFactory):
             response.errback(CancelledError())  # first: stopping reports a failure too
             with suppress(error.NotConnectingError):
                 self._connector.stopConnecting()
+
+
+def _stop(result: _T, deadline: IDelayedCall) -> _T:
+    """Cancel C{deadline} if it is still pending; pass C{result} on unchanged."""
+    if deadline.active():
+        deadline.cancel()
+    return result
