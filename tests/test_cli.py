@@ -89,6 +89,42 @@ class ArgumentTests(SynchronousTestCase):
         self.assertEqual(self.stderr.getvalue().count("\n"), 1)
         self.assertIn("--max-time", self.stderr.getvalue())
 
+    def test_numericOptionsChecked(self) -> None:
+        """
+        Every numeric option is range-checked with a short one-line message and exit 2:
+        counts out of range or not integers, and timeouts that are not finite and positive
+        (C{choices=range(...)} used to list every one of a thousand choices).
+        """
+        cases = [
+            (["probe", "-c", "0", "h:1"], "-c/--concurrency", "an integer from 1 to 1000"),
+            (["probe", "-c", "1001", "h:1"], "-c/--concurrency", "an integer from 1 to 1000"),
+            (["probe", "-c", "x", "h:1"], "-c/--concurrency", "an integer from 1 to 1000"),
+            (["probe", "-t", "nan", "h:1"], "-t/--timeout", "seconds > 0"),
+            (["probe", "-t", "0", "h:1"], "-t/--timeout", "seconds > 0"),
+            (["get", "-m", "-1", "http://x/"], "-m/--max-time", "seconds > 0"),
+            (["get", "-m", "inf", "http://x/"], "-m/--max-time", "seconds > 0"),
+            (["get", "-m", "1e400", "http://x/"], "-m/--max-time", "seconds > 0"),
+            (["get", "--connect-timeout", "NaN", "http://x/"], "--connect-timeout", "seconds"),
+            (["get", "--max-redirs", "-1", "http://x/"], "--max-redirs", "an integer >= 0"),
+            (["get", "--max-filesize", "1.5", "http://x/"], "--max-filesize", "an integer >= 0"),
+            (
+                ["get", "--max-filesize", "9" * 5000, "http://x/"],
+                "--max-filesize",
+                "an integer >= 0, not '99999999999999999999...'",
+            ),
+        ]
+        for argv, option, expected in cases:
+            self.stderr.seek(0)
+            self.stderr.truncate()
+            self.assertEqual(main(argv), 2, argv)
+            line = self.stderr.getvalue()
+            self.assertEqual(line.count("\n"), 1, argv)
+            self.assertLess(len(line), 160, argv)
+            self.assertIn(f"argument {option}", line)
+            self.assertIn(f"expected {expected}", line)
+        self.assertEqual(_parser().parse_args(["probe", "-c", "1000", "h:1"]).concurrency, 1000)
+        self.assertEqual(_parser().parse_args(["get", "-m", "0.5", "u"]).max_time, 0.5)
+
     def test_unsupportedScheme(self) -> None:
         """
         An ftp URL exits 1, before any connection.

@@ -12,10 +12,11 @@ raises and returns the exit status, so that it can be called (and tested) as a f
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import IO, Any, NoReturn
 
 from twisted.internet import error
@@ -76,20 +77,36 @@ class _Parser(argparse.ArgumentParser):
         raise _UsageError(f"{message} (try '{self.prog} --help')")
 
 
-def _positive(text: str) -> float:
-    """A strictly positive number of seconds."""
-    value = float(text)
-    if not value > 0:
-        raise ValueError(text)
+def _shown(text: str) -> str:
+    """C{text} quoted for an error line, cut short if long (the line stays one line)."""
+    return repr(text if len(text) <= 20 else text[:20] + "...")
+
+
+def _seconds(text: str) -> float:
+    """A finite, strictly positive number of seconds (not 0, negative, NaN or infinite)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (value > 0 and math.isfinite(value)):
+        raise argparse.ArgumentTypeError(f"expected seconds > 0, not {_shown(text)}")
     return value
 
 
-def _count(text: str) -> int:
-    """A non-negative integer."""
-    value = int(text)
-    if value < 0:
-        raise ValueError(text)
-    return value
+def _integer(low: int, high: int | None = None) -> Callable[[str], int]:
+    """The argument type of an integer from C{low} to C{high} (no upper bound if C{None})."""
+    wanted = f"an integer >= {low}" if high is None else f"an integer from {low} to {high}"
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = low - 1
+        if value < low or (high is not None and value > high):
+            raise argparse.ArgumentTypeError(f"expected {wanted}, not {_shown(text)}")
+        return value
+
+    return parse
 
 
 def _parser() -> _Parser:
@@ -103,17 +120,19 @@ def _parser() -> _Parser:
     get.add_argument("-i", "--include", action="store_true", help="write status and headers")
     get.add_argument("--raw", action="store_true", help="write the exact bytes received")
     get.add_argument("-L", "--location", action="store_true", help="follow redirects")
-    get.add_argument("--max-redirs", type=_count, default=10, metavar="N", help="(default 10)")
     get.add_argument(
-        "-m", "--max-time", type=_positive, default=30.0, metavar="S",
+        "--max-redirs", type=_integer(0), default=10, metavar="N", help="(default 10)"
+    )
+    get.add_argument(
+        "-m", "--max-time", type=_seconds, default=30.0, metavar="S",
         help="seconds for the whole transfer (default 30)",
     )  # fmt: skip
     get.add_argument(
-        "--connect-timeout", type=_positive, default=10.0, metavar="S",
+        "--connect-timeout", type=_seconds, default=10.0, metavar="S",
         help="seconds to connect (default 10)",
     )  # fmt: skip
     get.add_argument(
-        "--max-filesize", type=_count, default=DEFAULT_MAX_BODY_SIZE, metavar="BYTES",
+        "--max-filesize", type=_integer(0), default=DEFAULT_MAX_BODY_SIZE, metavar="BYTES",
         help=f"largest body accepted (default {DEFAULT_MAX_BODY_SIZE})",
     )  # fmt: skip
     get.add_argument(
@@ -130,12 +149,12 @@ def _parser() -> _Parser:
     probe = commands.add_parser("probe", help="check whether TCP ports accept connections")
     probe.add_argument("targets", nargs="+", metavar="HOST:PORT", help="e.g. [::1]:80")
     probe.add_argument(
-        "-t", "--timeout", type=_positive, default=3.0, metavar="S",
+        "-t", "--timeout", type=_seconds, default=3.0, metavar="S",
         help="seconds per target (default 3)",
     )  # fmt: skip
     probe.add_argument(
-        "-c", "--concurrency", type=int, choices=range(1, 1001), default=50, metavar="N",
-        help="targets probed at once (default 50)",
+        "-c", "--concurrency", type=_integer(1, 1000), default=50, metavar="N",
+        help="targets probed at once, 1 to 1000 (default 50)",
     )  # fmt: skip
     return parser
 
