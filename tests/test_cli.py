@@ -195,6 +195,50 @@ class HelperTests(SynchronousTestCase):
         self.assertRaises(OSError, write_atomically, str(directory / "out.bin"), b"data")
         self.assertEqual(os.listdir(directory), ["out.bin"])
 
+    def test_writeSyncedBeforeRename(self) -> None:
+        """
+        The temporary file is flushed to disk (C{fsync}, with all the data in it) before
+        it is renamed over the target, and the directory is synced after.
+        """
+        directory = temporaryDirectory(self)
+        events: list[tuple[str, int, int]] = []
+        fsync, replace = os.fsync, os.replace
+
+        def recordSync(fd: int) -> None:
+            info = os.fstat(fd)
+            events.append(("fsync", info.st_ino, info.st_size))
+            fsync(fd)
+
+        def recordReplace(source: str, target: str) -> None:
+            events.append(("replace", os.stat(source).st_ino, 0))
+            replace(source, target)
+
+        self.patch(os, "fsync", recordSync)
+        self.patch(os, "replace", recordReplace)
+        write_atomically(str(directory / "out.bin"), b"data")
+        inode = (directory / "out.bin").stat().st_ino
+        self.assertEqual(events[:2], [("fsync", inode, 4), ("replace", inode, 0)])
+        self.assertEqual(events[2][:2], ("fsync", directory.stat().st_ino))
+
+    def test_writeKeepsPermissions(self) -> None:
+        """
+        Replacing a file keeps its permission bits (not set-user-ID: new bytes should not
+        inherit it); a new file gets 0666 less the umask, as curl's would.
+        """
+        directory = temporaryDirectory(self)
+        target = directory / "out"
+        for before, after in [(0o600, 0o600), (0o755, 0o755), (0o4755, 0o755)]:
+            target.write_bytes(b"old")
+            os.chmod(target, before)
+            write_atomically(str(target), b"new")
+            self.assertEqual(
+                (target.read_bytes(), target.stat().st_mode & 0o7777), (b"new", after)
+            )
+        old = os.umask(0o027)
+        self.addCleanup(os.umask, old)
+        write_atomically(str(directory / "fresh"), b"new")
+        self.assertEqual((directory / "fresh").stat().st_mode & 0o7777, 0o640)
+
     def test_verbose(self) -> None:
         """
         C{-v} shows request lines with C{>} and response lines with C{<}.
@@ -538,6 +582,22 @@ class CommandTests(TestCase):
         self.assertEqual((status, out, err), (0, b"", b""))
         self.assertEqual(target.read_bytes(), b"hello, world\n")
         self.assertEqual(os.listdir(directory), ["hello.txt"])
+
+    @inlineCallbacks
+    def test_outputStdout(self) -> Any:
+        """
+        C{-o -} writes the body to stdout, as curl does, and no file named C{-}.
+        """
+        directory = temporaryDirectory(self)
+        out, err, status = yield getProcessOutputAndValue(
+            sys.executable,
+            ["-m", "twistsock", "get", "-o", "-", self.web() + "/static/hello.txt"],
+            env=ENV,
+            path=str(directory),
+            reactor=reactor,
+        )
+        self.assertEqual((status, out, err), (0, b"hello, world\n", b""))
+        self.assertEqual(os.listdir(directory), [])
 
     @inlineCallbacks
     def test_outputAtomic(self) -> Any:

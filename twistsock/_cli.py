@@ -17,6 +17,7 @@ import os
 import sys
 import tempfile
 from collections.abc import Callable, Sequence
+from contextlib import suppress
 from typing import IO, Any, NoReturn
 
 from twisted.internet import error
@@ -139,7 +140,9 @@ def _parser() -> _Parser:
         "-H", "--header", action="append", default=[], metavar="'NAME: VALUE'",
         help="extra request header (repeatable)",
     )  # fmt: skip
-    get.add_argument("-o", "--output", metavar="FILE", help="write to FILE (atomically)")
+    get.add_argument(
+        "-o", "--output", metavar="FILE", help="write to FILE (atomically); - is stdout"
+    )
     get.add_argument("-f", "--fail", action="store_true", help="exit 22 on status >= 400")
     get.add_argument("-s", "--silent", action="store_true", help="no progress, no errors")
     get.add_argument("-S", "--show-error", action="store_true", help="errors even with -s")
@@ -264,28 +267,52 @@ def _output(options: argparse.Namespace, response: Response) -> bytes:
 
 def write_atomically(path: str, data: bytes) -> None:
     """
-    Write C{data} to C{path} through a temporary file in the same directory, renamed over
-    C{path} only once complete, so that C{path} is never a partial file.
+    Write C{data} to C{path} through a temporary file in the same directory, flushed to
+    disk (C{fsync}) and only then renamed over C{path}, so that C{path} is never a partial
+    file, not even after a crash; the directory is then synced too (best effort), so that
+    the rename itself is on disk.
+
+    The file keeps the permission bits of the file it replaces (not set-user-ID,
+    set-group-ID or sticky: downloaded bytes should not inherit those); a new file gets
+    0666 less the umask, as curl's C{open()} would give it.
     """
     directory = os.path.dirname(os.path.abspath(path))
+    try:
+        mode = os.stat(path).st_mode & 0o777
+    except OSError:  # no such file (or not ours to look at): a new file
+        umask = os.umask(0)
+        os.umask(umask)
+        mode = 0o666 & ~umask
     fd, temporary = tempfile.mkstemp(
         dir=directory, prefix=f".{os.path.basename(path)}.", suffix=".part"
     )
     try:
-        umask = os.umask(0)
-        os.umask(umask)
-        os.fchmod(fd, 0o666 & ~umask)
+        os.fchmod(fd, mode)
         with os.fdopen(fd, "wb") as f:
             f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
         os.replace(temporary, path)
     except BaseException:
         os.unlink(temporary)
         raise
+    _sync_directory(directory)
+
+
+def _sync_directory(directory: str) -> None:
+    """C{fsync} C{directory}, where the system allows it (not every one does)."""
+    with suppress(OSError):
+        fd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
 
 async def _get(reactor: Any, options: argparse.Namespace, headers: list[tuple[str, str]]) -> int:
     """Fetch C{options.url} and write the result; return the exit status."""
-    progress = bool(options.output) and not options.silent and sys.stderr.isatty()
+    to_file = options.output is not None and options.output != "-"  # -o -: stdout, as curl
+    progress = to_file and not options.silent and sys.stderr.isatty()
     terminal = _Terminal(sys.stderr, options.verbose, progress)
     fetching = fetch_with_observer(
         options.url,
@@ -313,14 +340,14 @@ async def _get(reactor: Any, options: argparse.Namespace, headers: list[tuple[st
         interrupted(done=True)
     data = _output(options, response)
     try:
-        if options.output:
+        if to_file:
             write_atomically(options.output, data)
         else:
             sys.stdout.buffer.write(data)
             sys.stdout.buffer.flush()
     except OSError as e:
         if not options.silent or options.show_error:
-            where = options.output or "stdout"
+            where = options.output if to_file else "stdout"
             sys.stderr.write(f"twistsock: ({EXIT_WRITE_ERROR}) Failed writing {where}: {e}\n")
         return EXIT_WRITE_ERROR
     return 0
