@@ -15,33 +15,10 @@ from pathlib import Path
 from twisted.trial.unittest import SynchronousTestCase
 
 from tests._certificates import makeSelfSigned
+from tests._sockets import WELCOME, recvAll, recvExactly
 from tests._twistd import Twistd, twistdCommand
 
-WELCOME = b"Welcome to the server. Type something and hit enter\n"
 LOCAL = "tcp:0:interface=127.0.0.1"
-
-
-def recvExactly(sock: socket.socket, count: int) -> bytes:
-    """
-    Read exactly C{count} bytes, or fewer if the server closes first.
-    """
-    data = bytearray()
-    while len(data) < count:
-        chunk = sock.recv(count - len(data))
-        if not chunk:
-            break
-        data += chunk
-    return bytes(data)
-
-
-def recvAll(sock: socket.socket) -> bytes:
-    """
-    Read until the server closes the connection.
-    """
-    data = bytearray()
-    while chunk := sock.recv(65536):
-        data += chunk
-    return bytes(data)
 
 
 class ServerProcessTests(SynchronousTestCase):

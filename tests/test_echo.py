@@ -18,11 +18,11 @@ from twisted.test.iosim import connectedServerAndClient
 from twisted.trial.unittest import SynchronousTestCase
 from zope.interface import directlyProvides
 
+from tests._sockets import WELCOME
 from tests.test_framing import splitAt
 from twistsock import OKEchoFactory, OKEchoProtocol
 from twistsock._echo import formatAddress
 
-WELCOME = b"Welcome to the server. Type something and hit enter\n"
 PEER = IPv4Address("TCP", "127.0.0.1", 40000)
 
 

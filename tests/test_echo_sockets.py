@@ -34,38 +34,15 @@ from twisted.trial.unittest import TestCase
 from zope.interface import implementer
 
 from tests._certificates import makeSelfSigned
+from tests._sockets import WELCOME, recvAll, recvExactly
 from twistsock import OKEchoFactory, OKEchoProtocol
 
-WELCOME = b"Welcome to the server. Type something and hit enter\n"
 reactor: Any = _reactor
 
 #: A client that never reads must not make the server buffer more than this.
 BUFFER_BOUND = 1024 * 1024
 LINE = b"x" * 31 + b"\n"  # 32-byte lines
 SEND_TOTAL = 64 * 1024 * 1024
-
-
-def recvExactly(sock: socket.socket, count: int) -> bytes:
-    """
-    Read exactly C{count} bytes (or until EOF) from a blocking socket.
-    """
-    data = bytearray()
-    while len(data) < count:
-        chunk = sock.recv(count - len(data))
-        if not chunk:
-            break
-        data += chunk
-    return bytes(data)
-
-
-def recvAll(sock: socket.socket) -> bytes:
-    """
-    Read until the server closes the connection.
-    """
-    data = bytearray()
-    while chunk := sock.recv(1 << 16):
-        data += chunk
-    return bytes(data)
 
 
 def serverBuffered(protocol: OKEchoProtocol) -> int:
