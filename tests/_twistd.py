@@ -30,6 +30,13 @@ def twistdCommand() -> list[str]:
     return [sys.executable, "-c", "from twisted.scripts.twistd import run; run()"]
 
 
+def twistCommand() -> list[str]:
+    """
+    The twist (Twisted's newer runner) of the running Python's environment.
+    """
+    return [sys.executable, "-m", "twisted", "--log-format=text"]
+
+
 class Twistd:
     """
     A C{twistd -n twistsock ...} process whose output is collected line by line.
@@ -38,7 +45,11 @@ class Twistd:
     """
 
     def __init__(
-        self, *arguments: str, fileLimit: int | None = None, reactor: str | None = None
+        self,
+        *arguments: str,
+        fileLimit: int | None = None,
+        reactor: str | None = None,
+        twist: bool = False,
     ) -> None:
         self.directory = tempfile.mkdtemp(prefix="twistsock-e2e-")
 
@@ -48,10 +59,9 @@ class Twistd:
 
         self.process = subprocess.Popen(
             [
-                *twistdCommand(),
+                *(twistCommand() if twist else twistdCommand()),
                 *([f"--reactor={reactor}"] if reactor else []),
-                "-n",
-                "--pidfile=",
+                *([] if twist else ["-n", "--pidfile="]),
                 "twistsock",
                 *arguments,
             ],

@@ -201,6 +201,19 @@ class ModeTests(SynchronousTestCase):
         protocol.dataReceived(b"third\n")
         self.assertEqual(transport.value(), b"OK...first\n")
 
+    def test_onceModeHalfClose(self) -> None:
+        """
+        In once mode, a client that sends an unterminated line and shuts down its sending
+        side gets that line answered, as the tutorial's loop server answered one recv.
+        """
+        protocol, transport = connect(
+            OKEchoFactory(mode="once", welcome=None, prefix="", reactor=self.clock)
+        )
+        protocol.dataReceived(b"hi")
+        protocol.readConnectionLost()
+        self.assertEqual(transport.value(), b"hi")
+        self.assertTrue(transport.disconnecting)
+
     def test_onceModeTooLong(self) -> None:
         """
         In once mode an over-long first line is an error too.
@@ -298,6 +311,7 @@ class LimitTests(SynchronousTestCase):
         """
         factory = OKEchoFactory(idle_timeout=0.2, reactor=self.clock)
         self.assertEqual(factory.sweepInterval, 0.05)
+        self.assertEqual(OKEchoFactory(reactor=self.clock).sweepInterval, 1.0)
         protocol, transport = connect(factory)
         self.clock.pump([0.05] * 3)
         self.assertFalse(transport.disconnecting)
@@ -356,6 +370,32 @@ class LimitTests(SynchronousTestCase):
             self.clock.advance(1)
             protocol.dataReceived(b"\na")
         self.assertFalse(transport.disconnecting)
+
+    def test_pausedClientNoLineTimeout(self) -> None:
+        """
+        While the server has stopped reading a client (it does not read its replies), the
+        rest of its line may be waiting unread in the kernel: no line timeout then.
+        """
+        factory = OKEchoFactory(line_timeout=2, idle_timeout=100, reactor=self.clock)
+        protocol, transport = connect(factory)
+        protocol.dataReceived(b"line\npartial")
+        protocol.pauseProducing()
+        self.clock.pump([1] * 10)
+        self.assertFalse(transport.disconnecting)
+        protocol.resumeProducing()
+        self.clock.pump([1] * 4)
+        self.assertTrue(transport.disconnecting)
+
+    def test_pausedClientIdleReason(self) -> None:
+        """
+        A paused client that stays silent is closed by the idle timeout, with a reason
+        that says it does not read its replies.
+        """
+        factory = OKEchoFactory(idle_timeout=5, reactor=self.clock)
+        protocol, transport = connect(factory)
+        protocol.pauseProducing()
+        self.clock.pump([1] * 7)
+        self.assertEqual(protocol._reason, "idle timeout, replies unread")
 
     def test_lineTimeoutDisabled(self) -> None:
         """

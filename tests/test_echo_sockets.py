@@ -350,5 +350,5 @@ class RealSocketTests(TestCase):
         while self.factory._clients and time.monotonic() - started < 10:
             yield deferLater(reactor, 0.05, lambda: None)
         self.assertEqual(self.factory.connections, 0)
-        self.assertEqual(server._reason, "idle timeout")
+        self.assertEqual(server._reason, "idle timeout, replies unread")
         self.assertEqual(aborted, [True], "closed without an abort, or with nothing pending")

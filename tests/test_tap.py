@@ -248,7 +248,7 @@ class ServiceTests(SynchronousTestCase):
         self.assertEqual(error.code, 1)
         self.assertEqual(
             stderr.getvalue(),
-            "twistd twistsock: cannot listen on tcp:8888: address already in use\n",
+            "twistd twistsock: cannot listen (address already in use) on tcp:8888\n",
         )
 
 
@@ -285,6 +285,83 @@ class ChooseReactorTests(SynchronousTestCase):
         """
         self.assertFalse(self.choose(None, {}))
         self.assertEqual(self.installed, [])
+
+
+class LateListenFailureTests(SynchronousTestCase):
+    """
+    An endpoint that fails to listen after startup stops the server, with one log line.
+    """
+
+    def test_lateFailureStopsTheReactor(self) -> None:
+        """
+        A listen that fails asynchronously is logged as critical and stops the reactor.
+        """
+        from twisted.internet.defer import Deferred
+        from twisted.logger import capturedLogs, formatEvent
+
+        reactor = MemoryReactorClock()
+        reactor.running = True
+        pending: Deferred[object] = Deferred()
+
+        @implementer(IStreamServerEndpoint)
+        class Slow:
+            def listen(self, factory: Factory) -> Deferred[object]:
+                return pending
+
+        factory = OKEchoFactory(reactor=reactor)
+        service = tap.EchoServerService([("systemd:0", Slow())], factory, reactor)
+        service.startService()
+        with capturedLogs() as events:
+            inUse = OSError(errno.EADDRINUSE, "Address already in use")
+            pending.errback(CannotListenError("", 8888, inUse))
+        self.assertTrue(reactor.hasStopped)
+        self.assertEqual(
+            [formatEvent(e) for e in events if e["log_level"].name == "critical"],
+            ["cannot listen (address already in use) on systemd:0"],
+        )
+
+    def test_stopWhileListening(self) -> None:
+        """
+        Stopping the service while a listen is pending cancels it quietly.
+        """
+        from twisted.internet.defer import Deferred
+        from twisted.logger import capturedLogs
+
+        reactor = MemoryReactorClock()
+        reactor.running = True
+
+        @implementer(IStreamServerEndpoint)
+        class Never:
+            def listen(self, factory: Factory) -> Deferred[object]:
+                return Deferred()
+
+        factory = OKEchoFactory(reactor=reactor)
+        service = tap.EchoServerService([("systemd:0", Never())], factory, reactor)
+        service.startService()
+        with capturedLogs() as events:
+            service.stopService()
+        self.assertFalse(reactor.hasStopped)
+        self.assertEqual([e for e in events if e["log_level"].name == "critical"], [])
+
+
+class MakeServiceUnderRunnersTests(SynchronousTestCase):
+    """
+    The plugin works under both of Twisted's runners, twistd and twist.
+    """
+
+    def test_twistOptions(self) -> None:
+        """
+        Under C{twist}, whose options have no C{nodaemon}, the service runs in the
+        foreground.
+        """
+        from twisted.application.twist._options import TwistOptions
+
+        self.patch(tap, "chooseReactor", lambda config: False)
+        options = parse("--port", "tcp:0:interface=127.0.0.1")
+        options.parent = TwistOptions()
+        (service,) = list(tap.makeService(options))
+        assert isinstance(service, tap.EchoServerService)
+        self.assertTrue(service.foreground)
 
 
 class FileLimitTests(SynchronousTestCase):

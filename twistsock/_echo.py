@@ -138,6 +138,7 @@ class OKEchoProtocol(Protocol):
 
     def __init__(self) -> None:
         self.connected = 0
+        self.factory = None  # type: ignore[assignment]
         self.transport = None  # type: ignore[assignment]
         self._framer: LineFramer | None = None
         self._ip: str | None = None
@@ -219,7 +220,9 @@ class OKEchoProtocol(Protocol):
         """
         if self._closing:
             return
-        if self._framer is not None and self.factory.mode == "line":
+        if self._framer is not None:
+            # An unterminated last line is answered in once mode too, as the
+            # tutorial's loop server answered whatever one recv returned.
             tail = self._framer.finish()
             if tail:
                 self._write(tail)
@@ -351,10 +354,16 @@ class OKEchoProtocol(Protocol):
             self._active = False
             self._idleSince = now
         elif factory.idle_timeout and now - self._idleSince >= factory.idle_timeout:
-            self._fail("idle timeout")
+            # A paused client is one the server stopped reading because it does not
+            # read its replies; say so rather than blame it for silence.
+            self._fail("idle timeout" if not self._paused else "idle timeout, replies unread")
             return
         framer = self._framer
-        if factory.line_timeout and framer is not None:
+        if self._paused:
+            # The rest of the line may be waiting, unread, in the kernel: the server
+            # stopped reading, so the line's clock starts again when it resumes.
+            self._lineSince = now
+        elif factory.line_timeout and framer is not None:
             if framer.buffered and framer.lines == self._linesSeen:
                 if now - self._lineSince >= factory.line_timeout:
                     self._fail(f"line timeout ({factory.line_timeout:g} s)")
@@ -498,6 +507,13 @@ class OKEchoFactory(Factory):
         self.max_line_length = max_line_length
         self.idle_timeout = float(idle_timeout)
         self.line_timeout = float(line_timeout)
+        #: How often connections are checked for the idle and line timeouts: once a
+        #: second, or four times per timeout when that is shorter.  A client is
+        #: disconnected between the timeout and the timeout plus two intervals after it
+        #: last made progress.
+        self.sweepInterval = min(
+            [1.0] + [t / 4 for t in (self.idle_timeout, self.line_timeout) if t > 0]
+        )
         self.max_connections = max_connections
         self.max_per_ip = max_per_ip
         self.close_timeout = float(close_timeout)
@@ -535,16 +551,6 @@ class OKEchoFactory(Factory):
         if (self.idle_timeout or self.line_timeout) and self._sweepCall is None:
             self._sweepCall = self.clock.callLater(self.sweepInterval, self._sweep)
         return None
-
-    @property
-    def sweepInterval(self) -> float:
-        """
-        How often connections are checked for the idle and line timeouts: once a second,
-        or four times per timeout when that is shorter.  A client is disconnected between
-        the timeout and the timeout plus two intervals after it last made progress.
-        """
-        timeouts = [t for t in (self.idle_timeout, self.line_timeout) if t > 0]
-        return min([1.0] + [t / 4 for t in timeouts])
 
     def _sweep(self) -> None:
         """

@@ -14,8 +14,10 @@ the same C{_doReadOrWrite} for every event, and the same guarantee that an excep
 handler is logged and never stops the loop.  The one visible difference: a legacy log line
 written while handling an event shows C{[-]} instead of the connection's prefix.
 
-It is opt-in, never installed behind the user's back: C{twistd -r twistsock-epoll -n
-twistsock}, or L{install} before anything imports C{twisted.internet.reactor}.
+Who installs it: C{twistd -n twistsock} does, on Linux, when the user names no reactor
+(L{twistsock.tap.chooseReactor}); C{twistd --reactor=epoll} (or any other) keeps Twisted's
+choice.  C{twistd -r twistsock-epoll} asks for it explicitly, and L{install} installs it in a
+program of your own, before anything imports C{twisted.internet.reactor}.
 """
 
 from __future__ import annotations

@@ -13,10 +13,11 @@ import resource
 import select
 import sys
 from collections.abc import Callable, Mapping
+from functools import partial
 from typing import Any, cast
 
 from twisted.application.service import MultiService, Service
-from twisted.internet.defer import Deferred, DeferredList, maybeDeferred
+from twisted.internet.defer import CancelledError, Deferred, DeferredList, maybeDeferred
 from twisted.internet.endpoints import serverFromString
 from twisted.internet.error import CannotListenError
 from twisted.internet.interfaces import IListeningPort, IReactorCore, IStreamServerEndpoint
@@ -245,8 +246,31 @@ def _listenError(description: str, failure: Failure) -> str:
             why = "address not available on this machine"
         else:
             why = str(getattr(socketError, "strerror", None) or socketError)
-        return f"cannot listen on {description}: {why}"
-    return f"cannot listen on {description}: {failure.getErrorMessage()}"
+    else:
+        why = failure.getErrorMessage()
+    # The reason comes first: a daemonizing twistd passes only the first 100 bytes of this
+    # message to the parent process, and an endpoint description can be long.
+    return f"cannot listen ({why}) on {description}"
+
+
+class _FirstOutcome:
+    """
+    Holds a failure that arrives while C{listen} is being called, and hands one that
+    arrives later to C{later}.
+    """
+
+    def __init__(self) -> None:
+        self.failure: Failure | None = None
+        self.later: Callable[[Failure], None] | None = None
+
+    def record(self, failure: Failure) -> None:
+        """
+        The errback: keep the failure, or pass it on once C{later} is set.
+        """
+        if self.later is None:
+            self.failure = failure
+        else:
+            self.later(failure)
 
 
 class ListenFailed(Exception):
@@ -294,12 +318,14 @@ class EchoServerService(Service):
 
     def _listen(self) -> None:
         for description, endpoint in self.endpoints:
-            failures: list[Failure] = []
             d = endpoint.listen(self.factory)
-            d.addCallbacks(self._listened, failures.append, callbackArgs=(description,))
-            if failures:
-                self._cannotListen(ListenFailed(_listenError(description, failures[0])))
-            d.addErrback(self._lateFailure, description)
+            d.addCallback(self._listened, description)
+            failed = _FirstOutcome()
+            d.addErrback(failed.record)
+            if failed.failure is not None:
+                self._cannotListen(ListenFailed(_listenError(description, failed.failure)))
+            # From now on a failure is a late one (an endpoint that listens asynchronously).
+            failed.later = partial(self._lateFailure, description=description)
             self._listening.append(d)
 
     def _cannotListen(self, error: ListenFailed) -> None:
@@ -313,7 +339,7 @@ class EchoServerService(Service):
         the pid file; a C{SystemExit} would skip both and leave the parent waiting forever.
         """
         if not self.foreground:
-            _log.critical("{message}", message=str(error))
+            _log.critical("{problem}", problem=str(error))
             raise error
         realStderr = sys.__stderr__ or sys.stderr
         realStderr.write(f"twistd twistsock: {error}\n")
@@ -330,7 +356,12 @@ class EchoServerService(Service):
         return port
 
     def _lateFailure(self, failure: Failure, description: str) -> None:
-        _log.critical("{message}", message=_listenError(description, failure))
+        """
+        An endpoint failed to listen after startup: log it and stop the server.
+        """
+        if failure.check(CancelledError):
+            return  # stopService cancelled a pending listen
+        _log.critical("{problem}", problem=_listenError(description, failure))
         if self.reactor.running:
             self.reactor.stop()
 
@@ -425,7 +456,9 @@ def makeService(config: ServerOptions) -> MultiService:
     endpoints = [(d, serverFromString(reactor, d)) for d in config["ports"]]
     top = MultiService()
     parent = getattr(config, "parent", None)
-    foreground = bool(parent["nodaemon"]) if parent is not None else True
+    # twistd's options have "nodaemon"; those of `twist` (which also runs twistd plugins)
+    # do not, and twist always runs in the foreground.
+    foreground = bool(parent.get("nodaemon", True)) if parent is not None else True
     EchoServerService(
         endpoints, factory, cast(IReactorCore, reactor), foreground=foreground
     ).setServiceParent(top)
