@@ -452,27 +452,35 @@ class LimitTests(SynchronousTestCase):
         _, fourthTransport = connect(factory)
         self.assertEqual(fourthTransport.value(), WELCOME)
 
-    def test_refusalsLoggedAtMostOncePerSecond(self) -> None:
+    def test_everyRefusalLogged(self) -> None:
         """
-        A flood of refused connections logs one line per second, which counts the ones
-        it did not log.
+        Each refused connection gets its own log line.
         """
         factory = OKEchoFactory(max_connections=1, reactor=self.clock)
         connect(factory)
         with capturedLogs() as events:
-            for _ in range(5):
+            for _ in range(3):
+                connect(factory)
+        self.assertEqual(
+            [formatEvent(e) for e in events if e.get("refusal")],
+            ["Refused 127.0.0.1:40000: server busy (max 1 connections)"] * 3,
+        )
+
+    def test_refusalFloodSummarized(self) -> None:
+        """
+        Past ten refusals in a second, the rest are counted instead of logged, and the
+        next line logged says how many.
+        """
+        factory = OKEchoFactory(max_connections=1, reactor=self.clock)
+        connect(factory)
+        with capturedLogs() as events:
+            for _ in range(15):
                 connect(factory)
             self.clock.advance(1)
             connect(factory)
         refusals = [formatEvent(e) for e in events if e.get("refusal")]
-        self.assertEqual(
-            refusals,
-            [
-                "Refused 127.0.0.1:40000: server busy (max 1 connections)",
-                "Refused 127.0.0.1:40000: server busy (max 1 connections) "
-                "(and 4 more since the last such line)",
-            ],
-        )
+        line = "Refused 127.0.0.1:40000: server busy (max 1 connections)"
+        self.assertEqual(refusals, [line] * 10 + [line + " (and 5 more not logged)"])
 
     def test_maxPerIP(self) -> None:
         """

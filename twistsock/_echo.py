@@ -53,6 +53,8 @@ DEFAULT_LINE_TIMEOUT = 60.0
 DEFAULT_MAX_CONNECTIONS = 10000
 DEFAULT_MAX_PER_IP = 0
 DEFAULT_CLOSE_TIMEOUT = 10.0
+#: Refused connections logged one by one in any second; more are counted, not logged.
+REFUSALS_LOGGED_PER_SECOND = 10
 
 _log = Logger(namespace="twistsock")
 
@@ -526,7 +528,8 @@ class OKEchoFactory(Factory):
         self._clients: set[OKEchoProtocol] = set()
         self._perIP: dict[str, int] = {}
         self._sweepCall: IDelayedCall | None = None
-        self._lastRefusalLogged = -math.inf
+        self._refusalWindow = -math.inf
+        self._refusalsInWindow = 0
         self._refusalsUnlogged = 0
 
     @property
@@ -567,20 +570,24 @@ class OKEchoFactory(Factory):
 
     def _logRefusal(self, peer: str, refusal: str) -> None:
         """
-        Log a refused connection, but at most one line per second: a flood of connections
-        must not become a flood of log lines.  The next line says how many were not logged.
+        Log a refused connection: one line each, up to L{REFUSALS_LOGGED_PER_SECOND} in a
+        second; past that a flood of connections must not become a flood of log lines,
+        so the rest are counted, and the next line logged says how many were not.
         """
         now = self.clock.seconds()
-        if now - self._lastRefusalLogged < 1.0:
+        if now - self._refusalWindow >= 1.0:
+            self._refusalWindow = now
+            self._refusalsInWindow = 0
+        if self._refusalsInWindow >= REFUSALS_LOGGED_PER_SECOND:
             self._refusalsUnlogged += 1
             return
+        self._refusalsInWindow += 1
         unlogged, self._refusalsUnlogged = self._refusalsUnlogged, 0
-        self._lastRefusalLogged = now
         _log.warn(
             "Refused {peer}: {refusal}{more}",
             peer=peer,
             refusal=refusal,
-            more=f" (and {unlogged} more since the last such line)" if unlogged else "",
+            more=f" (and {unlogged} more not logged)" if unlogged else "",
             limit=True,
         )
 
