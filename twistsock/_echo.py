@@ -133,7 +133,7 @@ class OKEchoProtocol(Protocol):
     # dict is ever made (about 230 bytes less per connection).
     __slots__ = (
         "factory", "transport", "connected",
-        "_framer", "_ip", "_counted", "_started", "_active", "_idleSince", "_bytesIn",
+        "_framer", "_ip", "_started", "_active", "_idleSince", "_bytesIn",
         "_bytesOut", "_chunks", "_direct", "_abortCall", "_producing", "_paused",
         "_closing", "_reason", "_lost", "_gone", "_once", "_linesSeen", "_lineSince",
     )  # fmt: skip
@@ -144,7 +144,6 @@ class OKEchoProtocol(Protocol):
         self.transport = None  # type: ignore[assignment]
         self._framer: LineFramer | None = None
         self._ip: str | None = None
-        self._counted = False
         self._started = 0.0
         self._active = False
         self._idleSince = 0.0
@@ -181,7 +180,6 @@ class OKEchoProtocol(Protocol):
             self._write(b"ERROR server busy\n")
             self._close(factory.close_timeout)
             return
-        self._counted = True
         _log.info("Connected with {peer}", peer=self._peerText())
         if factory.mode != "chunk":
             self._framer = LineFramer(factory.prefix, factory.max_line_length)
@@ -244,8 +242,7 @@ class OKEchoProtocol(Protocol):
         if self._abortCall is not None and self._abortCall.active():
             self._abortCall.cancel()
         self._abortCall = None
-        if self._counted:
-            self._counted = False
+        if self in self.factory._clients:  # admitted, not refused
             self.factory._release(self)
             duration = self.factory.clock.seconds() - self._started
             lines = self._framer.lines if self._framer is not None else self._chunks
@@ -294,12 +291,7 @@ class OKEchoProtocol(Protocol):
             self._fail(f"line too long (max {e.limit} bytes)")
             return
         if replies:
-            # _write, inlined: this is the path of every reply.
-            self._bytesOut += len(replies)
-            if self._direct:
-                sendNow(self.transport, replies)
-            else:
-                self.transport.write(replies)
+            self._write(replies)
 
     def _write(self, data: bytes) -> None:
         """
