@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 
-def makeSelfSigned(directory: Path, name: str = "localhost") -> tuple[Path, Path]:
+def make_self_signed(directory: Path, name: str = "localhost") -> tuple[Path, Path]:
     """
     Write a key and a self-signed certificate for C{name}, 127.0.0.1 and ::1.
 
@@ -44,14 +44,14 @@ def makeSelfSigned(directory: Path, name: str = "localhost") -> tuple[Path, Path
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
         .sign(key, hashes.SHA256())
     )
-    keyPath = directory / "key.pem"
-    certPath = directory / "cert.pem"
-    keyPath.write_bytes(
+    key_path = directory / "key.pem"
+    cert_path = directory / "cert.pem"
+    key_path.write_bytes(
         key.private_bytes(
             serialization.Encoding.PEM,
             serialization.PrivateFormat.PKCS8,
             serialization.NoEncryption(),
         )
     )
-    certPath.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
-    return keyPath, certPath
+    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    return key_path, cert_path

@@ -1,8 +1,8 @@
 """
 Servers for the HTTP client's real-socket tests, all on 127.0.0.1 port 0.
 
-  - L{listenCanned}: a raw server that sends fixed bytes, then closes, resets, or stalls;
-  - L{listenWeb}: a C{twisted.web} site with static files, a chunked resource and redirects.
+  - L{listen_canned}: a raw server that sends fixed bytes, then closes, resets, or stalls;
+  - L{listen_web}: a C{twisted.web} site with static files, a chunked resource and redirects.
 """
 
 from __future__ import annotations
@@ -70,7 +70,7 @@ class CannedFactory(Factory):
         self.open: set[Protocol] = set()
 
 
-def listenCanned(
+def listen_canned(
     test: TestCase, reactor: Any, reply: bytes, after: str = "close"
 ) -> tuple[int, CannedFactory]:
     """
@@ -91,7 +91,7 @@ def listenCanned(
     return port.getHost().port, factory  # type: ignore[attr-defined]
 
 
-def temporaryDirectory(test: TestCase | SynchronousTestCase) -> Path:
+def temporary_directory(test: TestCase | SynchronousTestCase) -> Path:
     """
     A new empty directory, removed when the test ends.  (C{TestCase.mktemp} would put it
     in the working directory under pytest, which is the checkout.)
@@ -101,7 +101,7 @@ def temporaryDirectory(test: TestCase | SynchronousTestCase) -> Path:
     return path
 
 
-def closedPort(reactor: Any) -> int:
+def closed_port(reactor: Any) -> int:
     """A port number on 127.0.0.1 on which nothing listens (it was just released)."""
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
@@ -140,7 +140,7 @@ BINARY = bytes(range(256)) * 64
 """A static file's content: every byte value, so that nothing may be decoded."""
 
 
-def listenWeb(test: TestCase, reactor: Any, directory: Path) -> int:
+def listen_web(test: TestCase, reactor: Any, directory: Path) -> int:
     """
     Serve a C{twisted.web} site on 127.0.0.1: C{/static/} from C{directory} (which gets
     C{hello.txt} and C{binary.bin}), C{/chunked}, C{/redirect} (302 to a relative

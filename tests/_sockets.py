@@ -11,7 +11,7 @@ import socket
 WELCOME = b"Welcome to the server. Type something and hit enter\n"
 
 
-def recvExactly(sock: socket.socket, count: int) -> bytes:
+def recv_exactly(sock: socket.socket, count: int) -> bytes:
     """
     Read exactly C{count} bytes, or fewer if the server closes first.
     """
@@ -24,7 +24,7 @@ def recvExactly(sock: socket.socket, count: int) -> bytes:
     return bytes(data)
 
 
-def recvAll(sock: socket.socket) -> bytes:
+def recv_all(sock: socket.socket) -> bytes:
     """
     Read until the server closes the connection.
     """

@@ -20,7 +20,7 @@ STARTUP_TIMEOUT = 30.0
 _LISTENING = re.compile(r"twistsock listening on (\S+) \((.*)\)")
 
 
-def twistdCommand() -> list[str]:
+def twistd_command() -> list[str]:
     """
     The twistd of the running Python's environment.
     """
@@ -30,7 +30,7 @@ def twistdCommand() -> list[str]:
     return [sys.executable, "-c", "from twisted.scripts.twistd import run; run()"]
 
 
-def twistCommand() -> list[str]:
+def twist_command() -> list[str]:
     """
     The twist (Twisted's newer runner) of the running Python's environment.
     """
@@ -47,19 +47,19 @@ class Twistd:
     def __init__(
         self,
         *arguments: str,
-        fileLimit: int | None = None,
+        file_limit: int | None = None,
         reactor: str | None = None,
         twist: bool = False,
     ) -> None:
         self.directory = tempfile.mkdtemp(prefix="twistsock-e2e-")
 
-        def limitFiles() -> None:
-            if fileLimit is not None:
-                resource.setrlimit(resource.RLIMIT_NOFILE, (fileLimit, fileLimit))
+        def limit_files() -> None:
+            if file_limit is not None:
+                resource.setrlimit(resource.RLIMIT_NOFILE, (file_limit, file_limit))
 
         self.process = subprocess.Popen(
             [
-                *(twistCommand() if twist else twistdCommand()),
+                *(twist_command() if twist else twistd_command()),
                 *([f"--reactor={reactor}"] if reactor else []),
                 *([] if twist else ["-n", "--pidfile="]),
                 "twistsock",
@@ -68,30 +68,30 @@ class Twistd:
             cwd=self.directory,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
-            preexec_fn=limitFiles,
+            preexec_fn=limit_files,
         )
         self.lines: list[str] = []
         self.stderr = b""
         self._changed = threading.Condition()
         self._readers = [
-            threading.Thread(target=self._readStdout, daemon=True),
-            threading.Thread(target=self._readStderr, daemon=True),
+            threading.Thread(target=self._read_stdout, daemon=True),
+            threading.Thread(target=self._read_stderr, daemon=True),
         ]
         for reader in self._readers:
             reader.start()
 
-    def _readStdout(self) -> None:
+    def _read_stdout(self) -> None:
         assert self.process.stdout is not None
         for raw in self.process.stdout:
             with self._changed:
                 self.lines.append(raw.decode("utf-8", "replace").rstrip("\n"))
                 self._changed.notify_all()
 
-    def _readStderr(self) -> None:
+    def _read_stderr(self) -> None:
         assert self.process.stderr is not None
         self.stderr = self.process.stderr.read()
 
-    def waitForLine(self, pattern: str, timeout: float = STARTUP_TIMEOUT) -> re.Match[str]:
+    def wait_for_line(self, pattern: str, timeout: float = STARTUP_TIMEOUT) -> re.Match[str]:
         """
         Wait until a log line matches C{pattern}; raise L{AssertionError} on timeout or exit.
         """
@@ -116,7 +116,7 @@ class Twistd:
         """
         Wait until the server listens and return the host and port it is bound to.
         """
-        where = self.waitForLine(_LISTENING.pattern).group(2)
+        where = self.wait_for_line(_LISTENING.pattern).group(2)
         host, _, port = where.rpartition(":")
         return host.strip("[]"), int(port)
 

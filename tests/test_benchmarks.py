@@ -21,7 +21,7 @@ from twisted.trial.unittest import SynchronousTestCase
 BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
 
 
-def loadModule(name: str) -> ModuleType:
+def load_module(name: str) -> ModuleType:
     """
     Import C{benchmarks/<name>.py} by path (C{benchmarks/} is not a package).
     """
@@ -35,7 +35,7 @@ def loadModule(name: str) -> ModuleType:
     return module
 
 
-def expectedReplies(lines: list[bytes]) -> bytes:
+def expected_replies(lines: list[bytes]) -> bytes:
     """
     The OK-echo replies to C{lines}, computed the obvious way.
     """
@@ -48,7 +48,7 @@ class ReplyCheckerTests(SynchronousTestCase):
     """
 
     def setUp(self) -> None:
-        self.load = loadModule("_load")
+        self.load = load_module("_load")
         self.lines, self.period = self.load.make_lines()
 
     def test_lines(self) -> None:
@@ -58,14 +58,14 @@ class ReplyCheckerTests(SynchronousTestCase):
         self.assertEqual({len(line) for line in self.lines}, {32})
         self.assertEqual(len(set(self.lines)), len(self.lines))
         self.assertTrue(any(line.endswith(b"\r\n") for line in self.lines))
-        self.assertEqual(self.period, expectedReplies(self.lines))
+        self.assertEqual(self.period, expected_replies(self.lines))
 
-    def test_acceptsSplitStream(self) -> None:
+    def test_accepts_split_stream(self) -> None:
         """
         The welcome and two periods of replies, split at every few bytes, are accepted and
         counted.
         """
-        stream = self.load.WELCOME + expectedReplies(self.lines * 2)
+        stream = self.load.WELCOME + expected_replies(self.lines * 2)
         checker = self.load.ReplyChecker()
         total = 0
         for i in range(0, len(stream), 7):
@@ -73,32 +73,34 @@ class ReplyCheckerTests(SynchronousTestCase):
         self.assertTrue(checker.welcomed)
         self.assertEqual(total, 2 * len(self.lines))
 
-    def test_acceptsLargeChunk(self) -> None:
+    def test_accepts_large_chunk(self) -> None:
         """
         A chunk longer than the receive size is checked piece by piece.
         """
         count = (self.load.RECV_SIZE // len(self.period) + 3) * len(self.lines)
-        stream = self.load.WELCOME + expectedReplies(self.lines * (count // len(self.lines)))
+        stream = self.load.WELCOME + expected_replies(self.lines * (count // len(self.lines)))
         self.assertEqual(self.load.ReplyChecker().feed(stream), count)
 
-    def test_rejectsWrongWelcome(self) -> None:
+    def test_rejects_wrong_welcome(self) -> None:
         """
         A different welcome line is a mismatch.
         """
         checker = self.load.ReplyChecker()
         self.assertRaises(self.load.ReplyMismatch, checker.feed, b"Hello\n")
 
-    def test_rejectsReorderedReplies(self) -> None:
+    def test_rejects_reordered_replies(self) -> None:
         """
         Replies out of order, or with a wrong terminator, are mismatches.
         """
         swapped = [self.lines[1], self.lines[0]]
         checker = self.load.ReplyChecker()
         checker.feed(self.load.WELCOME)
-        self.assertRaises(self.load.ReplyMismatch, checker.feed, expectedReplies(swapped))
+        self.assertRaises(self.load.ReplyMismatch, checker.feed, expected_replies(swapped))
         crlf = self.lines[3]
         checker = self.load.ReplyChecker()
-        stream = self.load.WELCOME + expectedReplies(self.lines[:3]) + b"OK..." + crlf[:-2] + b"\n"
+        stream = (
+            self.load.WELCOME + expected_replies(self.lines[:3]) + b"OK..." + crlf[:-2] + b"\n"
+        )
         self.assertRaises(self.load.ReplyMismatch, checker.feed, stream)
 
 
@@ -110,12 +112,12 @@ class PeerTests(SynchronousTestCase):
     conversation = [b"hi\r\n", b"as", b"d\n\n", b"x\xff\x00y\r", b"\n", b"tail"]
     replies = b"OK...hi\r\nOK...asd\nOK...\nOK...x\xff\x00y\r\n"
 
-    def test_twistedLineReceiver(self) -> None:
+    def test_twisted_line_receiver(self) -> None:
         """
         The LineReceiver peer and the chunk-framing peer answer split lines with their own
         terminators.
         """
-        peer = loadModule("peer_twisted_linereceiver")
+        peer = load_module("peer_twisted_linereceiver")
         for cls in (peer.OKEchoLine, peer.OKEchoChunk):
             proto = cls()
             transport = StringTransport()
@@ -128,7 +130,7 @@ class PeerTests(SynchronousTestCase):
         """
         The thread-per-client peer answers a conversation over a socket pair.
         """
-        peer = loadModule("peer_threads")
+        peer = load_module("peer_threads")
         server, client = socket.socketpair()
         thread = threading.Thread(target=peer.client_thread, args=(server,), daemon=True)
         thread.start()

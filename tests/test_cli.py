@@ -23,10 +23,10 @@ from twisted.trial.unittest import SynchronousTestCase, TestCase
 from tests._http_servers import (
     BINARY,
     NeverResolves,
-    closedPort,
-    listenCanned,
-    listenWeb,
-    temporaryDirectory,
+    closed_port,
+    listen_canned,
+    listen_web,
+    temporary_directory,
 )
 from twistsock._cli import (
     _get,
@@ -58,7 +58,7 @@ CHUNKED = (
 )
 
 
-def withoutDate(output: bytes) -> bytes:
+def without_date(output: bytes) -> bytes:
     """C{output} with the value of its C{Date} header (one at most) replaced by C{...}."""
     head, blank, body = output.partition(b"\r\n\r\n")
     lines = [b"Date: ..." if line.startswith(b"Date: ") else line for line in head.split(b"\r\n")]
@@ -74,21 +74,21 @@ class ArgumentTests(SynchronousTestCase):
         self.stderr = io.StringIO()
         self.patch(sys, "stderr", self.stderr)
 
-    def assertOneLine(self, code: int, argv: list[str], line: str) -> None:
+    def assert_one_line(self, code: int, argv: list[str], line: str) -> None:
         """C{main(argv)} returns C{code} and writes exactly C{line} to stderr."""
         self.assertEqual(main(argv), code)
         self.assertEqual(self.stderr.getvalue(), line + "\n")
 
-    def test_missingURL(self) -> None:
+    def test_missing_url(self) -> None:
         """
         C{get} without a URL exits 2 with one line.
         """
-        self.assertOneLine(
+        self.assert_one_line(
             2, ["get"], "twistsock: the following arguments are required: url "
             "(try 'twistsock get --help')",
         )  # fmt: skip
 
-    def test_badOptionValue(self) -> None:
+    def test_bad_option_value(self) -> None:
         """
         A non-numeric C{--max-time} exits 2 with one line.
         """
@@ -96,7 +96,7 @@ class ArgumentTests(SynchronousTestCase):
         self.assertEqual(self.stderr.getvalue().count("\n"), 1)
         self.assertIn("--max-time", self.stderr.getvalue())
 
-    def test_numericOptionsChecked(self) -> None:
+    def test_numeric_options_checked(self) -> None:
         """
         Every numeric option is range-checked with a short one-line message and exit 2:
         counts out of range or not integers, and timeouts that are not finite and positive
@@ -132,20 +132,20 @@ class ArgumentTests(SynchronousTestCase):
         self.assertEqual(_parser().parse_args(["probe", "-c", "1000", "h:1"]).concurrency, 1000)
         self.assertEqual(_parser().parse_args(["get", "-m", "0.5", "u"]).max_time, 0.5)
 
-    def test_unsupportedScheme(self) -> None:
+    def test_unsupported_scheme(self) -> None:
         """
         An ftp URL exits 1, before any connection.
         """
-        self.assertOneLine(1, ["get", "ftp://x/"], 'twistsock: (1) Protocol "ftp" not supported')
+        self.assert_one_line(1, ["get", "ftp://x/"], 'twistsock: (1) Protocol "ftp" not supported')
 
-    def test_malformedURL(self) -> None:
+    def test_malformed_url(self) -> None:
         """
         A URL with a space exits 3.
         """
         self.assertEqual(main(["get", "http://a b/"]), 3)
         self.assertTrue(self.stderr.getvalue().startswith("twistsock: (3) URL rejected"))
 
-    def test_headerInjection(self) -> None:
+    def test_header_injection(self) -> None:
         """
         A C{-H} value with CR/LF exits 43 before anything is sent.
         """
@@ -161,15 +161,15 @@ class ArgumentTests(SynchronousTestCase):
         self.assertEqual(main(["get", "-sS", "ftp://x/"]), 1)
         self.assertEqual(self.stderr.getvalue().count("\n"), 1)
 
-    def test_badProbeTarget(self) -> None:
+    def test_bad_probe_target(self) -> None:
         """
         A probe target that is not C{HOST:PORT} exits 2.
         """
-        self.assertOneLine(
+        self.assert_one_line(
             2, ["probe", "localhost"], "twistsock: bad target 'localhost': expected HOST:PORT"
         )
 
-    def test_parseTarget(self) -> None:
+    def test_parse_target(self) -> None:
         """
         Targets are C{HOST:PORT}, with IPv6 literals in brackets; ports are 1-65535.
         """
@@ -184,55 +184,55 @@ class HelperTests(SynchronousTestCase):
     The atomic writer and the terminal observer.
     """
 
-    def test_writeAtomically(self) -> None:
+    def test_write_atomically(self) -> None:
         """
         The file appears with the data and nothing else is left in the directory.
         """
-        directory = temporaryDirectory(self)
+        directory = temporary_directory(self)
         write_atomically(str(directory / "out.bin"), b"data")
         self.assertEqual(os.listdir(directory), ["out.bin"])
         self.assertEqual((directory / "out.bin").read_bytes(), b"data")
 
-    def test_writeFailureLeavesNothing(self) -> None:
+    def test_write_failure_leaves_nothing(self) -> None:
         """
         When the rename fails, the temporary file is removed and nothing is left.
         """
-        directory = temporaryDirectory(self)
+        directory = temporary_directory(self)
         (directory / "out.bin").mkdir(parents=True)  # a directory cannot be replaced
         self.assertRaises(OSError, write_atomically, str(directory / "out.bin"), b"data")
         self.assertEqual(os.listdir(directory), ["out.bin"])
 
-    def test_writeSyncedBeforeRename(self) -> None:
+    def test_write_synced_before_rename(self) -> None:
         """
         The temporary file is flushed to disk (C{fsync}, with all the data in it) before
         it is renamed over the target, and the directory is synced after.
         """
-        directory = temporaryDirectory(self)
+        directory = temporary_directory(self)
         events: list[tuple[str, int, int]] = []
         fsync, replace = os.fsync, os.replace
 
-        def recordSync(fd: int) -> None:
+        def record_sync(fd: int) -> None:
             info = os.fstat(fd)
             events.append(("fsync", info.st_ino, info.st_size))
             fsync(fd)
 
-        def recordReplace(source: str, target: str) -> None:
+        def record_replace(source: str, target: str) -> None:
             events.append(("replace", os.stat(source).st_ino, 0))
             replace(source, target)
 
-        self.patch(os, "fsync", recordSync)
-        self.patch(os, "replace", recordReplace)
+        self.patch(os, "fsync", record_sync)
+        self.patch(os, "replace", record_replace)
         write_atomically(str(directory / "out.bin"), b"data")
         inode = (directory / "out.bin").stat().st_ino
         self.assertEqual(events[:2], [("fsync", inode, 4), ("replace", inode, 0)])
         self.assertEqual(events[2][:2], ("fsync", directory.stat().st_ino))
 
-    def test_writeKeepsPermissions(self) -> None:
+    def test_write_keeps_permissions(self) -> None:
         """
         Replacing a file keeps its permission bits (not set-user-ID: new bytes should not
         inherit it); a new file gets 0666 less the umask, as curl's would.
         """
-        directory = temporaryDirectory(self)
+        directory = temporary_directory(self)
         target = directory / "out"
         for before, after in [(0o600, 0o600), (0o755, 0o755), (0o4755, 0o755)]:
             target.write_bytes(b"old")
@@ -260,7 +260,7 @@ class HelperTests(SynchronousTestCase):
         self.assertIn("> Host: h", lines)
         self.assertEqual(lines[-3:], ["< HTTP/1.1 200 OK", "< A: b", "<"])
 
-    def test_progressBar(self) -> None:
+    def test_progress_bar(self) -> None:
         """
         With progress on, a tqdm bar is drawn on the stream and removed at the end; with
         progress off, nothing is written.
@@ -295,7 +295,7 @@ class ProgressTests(SynchronousTestCase):
     def download(self, stderr: io.StringIO, *extra: str) -> str:
         """Run C{get -o} in memory with C{stderr}; return what the file holds."""
         self.patch(sys, "stderr", stderr)
-        target = temporaryDirectory(self) / "out"
+        target = temporary_directory(self) / "out"
         options = _parser().parse_args(["get", "-o", str(target), *extra, "http://h/"])
         memory = MemoryReactorClock()
         d = Deferred.fromCoroutine(_get(memory, options, []))
@@ -314,7 +314,7 @@ class ProgressTests(SynchronousTestCase):
         self.assertEqual(self.download(stderr), "x" * 3000)
         self.assertIn("3.00k", stderr.getvalue())
 
-    def test_notTerminal(self) -> None:
+    def test_not_terminal(self) -> None:
         """
         When stderr is not a terminal, nothing is written to it.
         """
@@ -336,7 +336,7 @@ class InterruptTests(SynchronousTestCase):
     Ctrl-C (the reactor shutting down) ends C{get} and C{probe} quietly with status 130.
     """
 
-    def shutDown(self, memory: MemoryReactorClock) -> None:
+    def shut_down(self, memory: MemoryReactorClock) -> None:
         """Run the reactor's before-shutdown triggers, as Ctrl-C would."""
         for function, args, kwargs in memory.triggers["before"]["shutdown"]:
             function(*args, **kwargs)
@@ -353,7 +353,7 @@ class InterruptTests(SynchronousTestCase):
         protocol = memory.tcpClients[0][2].buildProtocol(IPv4Address("TCP", "1.2.3.4", 80))
         transport = StringTransport()
         protocol.makeConnection(transport)
-        self.shutDown(memory)
+        self.shut_down(memory)
         self.assertEqual(self.successResultOf(d), 130)
         self.assertTrue(transport.disconnected)
         self.assertEqual(stderr.getvalue(), "")
@@ -366,11 +366,11 @@ class InterruptTests(SynchronousTestCase):
         self.patch(sys, "stdout", out)
         memory = MemoryReactorClock()
         d = Deferred.fromCoroutine(_probe_all(memory, [("a:1", "a", 1)], 3, 1))
-        self.shutDown(memory)
+        self.shut_down(memory)
         self.assertEqual(self.successResultOf(d), 130)
         self.assertEqual(out.getvalue(), "")
 
-    def test_finishedWorkIgnoresShutdown(self) -> None:
+    def test_finished_work_ignores_shutdown(self) -> None:
         """
         Once the work is done, the shutdown at the end of the command changes nothing.
         """
@@ -379,7 +379,7 @@ class InterruptTests(SynchronousTestCase):
         d = Deferred.fromCoroutine(_probe_all(memory, [("a:1", "a", 1)], 3, 1))
         memory.advance(3)
         self.assertEqual(self.successResultOf(d), 1)
-        self.shutDown(memory)
+        self.shut_down(memory)
 
 
 class ProbeTests(SynchronousTestCase):
@@ -413,7 +413,7 @@ class ProbeTests(SynchronousTestCase):
         self.reactor.advance(1)
         self.assertEqual(self.successResultOf(d)[0], "refused")
 
-    def test_ipLiterals(self) -> None:
+    def test_ip_literals(self) -> None:
         """
         IPv4 and IPv6 literals are connected to at once, without the name resolver, and
         a refusal is reported at once (C{HostnameEndpoint} waits for its next 0.3 s
@@ -468,11 +468,11 @@ class CommandTests(TestCase):
 
     def web(self) -> str:
         """Start the twisted.web test site; return its base URL."""
-        directory = temporaryDirectory(self)
-        return f"http://127.0.0.1:{listenWeb(self, reactor, directory)}"
+        directory = temporary_directory(self)
+        return f"http://127.0.0.1:{listen_web(self, reactor, directory)}"
 
     @inlineCallbacks
-    def assertFailsWith(self, code: int, line: bytes, *args: str) -> Any:
+    def assert_fails_with(self, code: int, line: bytes, *args: str) -> Any:
         """The command exits C{code} with exactly C{line} on stderr and nothing on stdout."""
         out, err, status = yield self.run_(*args)
         self.assertEqual((status, err, out), (code, line + b"\n", b""))
@@ -484,14 +484,14 @@ class CommandTests(TestCase):
         (chunks joined), for a sized and a chunked body.
         """
         for canned, body in [(CANNED, b"hello\n"), (CHUNKED, b"hello world")]:
-            port, _ = listenCanned(self, reactor, canned, "close")
+            port, _ = listen_canned(self, reactor, canned, "close")
             out, err, status = yield self.run_("get", "-i", f"http://127.0.0.1:{port}/")
             self.assertEqual((status, err), (0, b""))
             head = canned[: canned.index(b"\r\n\r\n") + 4]
             self.assertEqual(out, head + body)
 
     @inlineCallbacks
-    def test_includeLikeCurl(self) -> Any:
+    def test_include_like_curl(self) -> Any:
         """
         The acceptance test: C{twistsock get -i URL} prints what C{curl -i URL} prints
         (status line, headers, body) against a C{twisted.web} server (the root, a static
@@ -506,7 +506,7 @@ class CommandTests(TestCase):
         base = self.web()
         paths = ["/", "/static/hello.txt", "/static/binary.bin", "/chunked", "/redirect"]
         urls = [base + path for path in [*paths, "/missing"]]
-        port, _ = listenCanned(self, reactor, CHUNKED, "close")
+        port, _ = listen_canned(self, reactor, CHUNKED, "close")
         urls.append(f"http://127.0.0.1:{port}/")
         for url in urls:
             ours, err, status = yield self.run_("get", "-i", url)
@@ -516,28 +516,28 @@ class CommandTests(TestCase):
             )
             self.assertEqual((status, err), (0, b""), url)
             self.assertTrue(theirs.startswith(b"HTTP/1.1 "), url)
-            self.assertEqual(withoutDate(ours), withoutDate(theirs), url)
+            self.assertEqual(without_date(ours), without_date(theirs), url)
 
     @inlineCallbacks
     def test_raw(self) -> Any:
         """
         C{--raw} prints exactly the bytes received, chunk framing included.
         """
-        port, _ = listenCanned(self, reactor, CHUNKED, "close")
+        port, _ = listen_canned(self, reactor, CHUNKED, "close")
         out, _, status = yield self.run_("get", "--raw", f"http://127.0.0.1:{port}/")
         self.assertEqual((status, out), (0, CHUNKED))
 
     @inlineCallbacks
-    def test_headersSent(self) -> Any:
+    def test_headers_sent(self) -> Any:
         """
         C{-H} headers are sent after the default ones.
         """
-        port, factory = listenCanned(self, reactor, CANNED, "close")
+        port, factory = listen_canned(self, reactor, CANNED, "close")
         yield self.run_("get", "-H", "X-One: 1", "-H", "X-Two: 2", f"http://127.0.0.1:{port}/")
         self.assertIn(b"Connection: close\r\nX-One: 1\r\nX-Two: 2\r\n\r\n", factory.requests[0])
 
     @inlineCallbacks
-    def test_binaryBody(self) -> Any:
+    def test_binary_body(self) -> Any:
         """
         A binary body (every byte value) reaches stdout unchanged.
         """
@@ -555,25 +555,25 @@ class CommandTests(TestCase):
         self.assertNotEqual(out, b"hello, world\n")
         out, _, status = yield self.run_("get", "-L", base + "/redirect")
         self.assertEqual((status, out), (0, b"hello, world\n"))
-        yield self.assertFailsWith(
+        yield self.assert_fails_with(
             47, b"twistsock: (47) Maximum (2) redirects followed",
             "get", "-L", "--max-redirs", "2", base + "/loop",
         )  # fmt: skip
 
     @inlineCallbacks
-    def test_badLocation(self) -> Any:
+    def test_bad_location(self) -> Any:
         """
         With C{-L}, a C{Location} that is not a URL exits 3 with one line (as curl), not
         with a traceback; an empty C{Location} makes the redirect the final response.
         """
         bad = b"HTTP/1.1 302 Found\r\nLocation: http://[::1\r\nContent-Length: 0\r\n\r\n"
-        port, _ = listenCanned(self, reactor, bad, "close")
-        yield self.assertFailsWith(
+        port, _ = listen_canned(self, reactor, bad, "close")
+        yield self.assert_fails_with(
             3, b"twistsock: (3) URL rejected: bad redirect target (Invalid IPv6 URL): "
             b"'http://[::1'", "get", "-L", f"http://127.0.0.1:{port}/",
         )  # fmt: skip
         empty = b"HTTP/1.1 302 Found\r\nLocation:\r\nContent-Length: 2\r\n\r\nhi"
-        port, factory = listenCanned(self, reactor, empty, "close")
+        port, factory = listen_canned(self, reactor, empty, "close")
         out, err, status = yield self.run_("get", "-L", f"http://127.0.0.1:{port}/")
         self.assertEqual((status, out, err, len(factory.requests)), (0, b"hi", b"", 1))
 
@@ -593,7 +593,7 @@ class CommandTests(TestCase):
         C{-f} turns a 404 into exit 22 and prints nothing; without it, the body is printed.
         """
         url = self.web() + "/missing"
-        yield self.assertFailsWith(
+        yield self.assert_fails_with(
             22, b"twistsock: (22) The requested URL returned error: 404", "get", "-f", url
         )
         out, _, status = yield self.run_("get", url)
@@ -604,7 +604,7 @@ class CommandTests(TestCase):
         """
         C{-o FILE} writes the body to FILE and nothing to stdout.
         """
-        directory = temporaryDirectory(self)
+        directory = temporary_directory(self)
         target = directory / "hello.txt"
         out, err, status = yield self.run_(
             "get", "-o", str(target), self.web() + "/static/hello.txt"
@@ -614,11 +614,11 @@ class CommandTests(TestCase):
         self.assertEqual(os.listdir(directory), ["hello.txt"])
 
     @inlineCallbacks
-    def test_outputStdout(self) -> Any:
+    def test_output_stdout(self) -> Any:
         """
         C{-o -} writes the body to stdout, as curl does, and no file named C{-}.
         """
-        directory = temporaryDirectory(self)
+        directory = temporary_directory(self)
         out, err, status = yield getProcessOutputAndValue(
             sys.executable,
             ["-m", "twistsock", "get", "-o", "-", self.web() + "/static/hello.txt"],
@@ -630,15 +630,15 @@ class CommandTests(TestCase):
         self.assertEqual(os.listdir(directory), [])
 
     @inlineCallbacks
-    def test_outputAtomic(self) -> Any:
+    def test_output_atomic(self) -> Any:
         """
         A transfer cut short (exit 18) leaves no file at all, not even a temporary one,
         and an existing file is left as it was.
         """
-        port, _ = listenCanned(
+        port, _ = listen_canned(
             self, reactor, b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\npartial", "close"
         )
-        directory = temporaryDirectory(self)
+        directory = temporary_directory(self)
         url = f"http://127.0.0.1:{port}/"
         out, err, status = yield self.run_("get", "-o", str(directory / "new"), url)
         self.assertEqual((status, err.count(b"\n")), (18, 1))
@@ -653,7 +653,7 @@ class CommandTests(TestCase):
         """
         An unresolvable host exits 6 with curl's one line.
         """
-        return self.assertFailsWith(
+        return self.assert_fails_with(
             6,
             b"twistsock: (6) Could not resolve host: nonexistent.invalid",
             "get",
@@ -664,27 +664,27 @@ class CommandTests(TestCase):
         """
         A closed port exits 7 with one line.
         """
-        port = closedPort(reactor)
+        port = closed_port(reactor)
         line = f"twistsock: (7) Failed to connect to 127.0.0.1 port {port}: Connection refused"
-        return self.assertFailsWith(7, line.encode(), "get", f"http://127.0.0.1:{port}/")
+        return self.assert_fails_with(7, line.encode(), "get", f"http://127.0.0.1:{port}/")
 
     @inlineCallbacks
-    def test_neverAnswers(self) -> Any:
+    def test_never_answers(self) -> Any:
         """
         A server that never answers exits 28 after C{-m 1}, with one line.
         """
-        port, _ = listenCanned(self, reactor, b"", "stall")
+        port, _ = listen_canned(self, reactor, b"", "stall")
         url = f"http://127.0.0.1:{port}/"
-        yield self.assertFailsWith(
+        yield self.assert_fails_with(
             28, f"twistsock: (28) Operation timed out after 1 s: {url}".encode(),
             "get", "-m", "1", url,
         )  # fmt: skip
 
-    def test_badScheme(self) -> Any:
+    def test_bad_scheme(self) -> Any:
         """
         An unsupported scheme exits 1.
         """
-        return self.assertFailsWith(
+        return self.assert_fails_with(
             1, b'twistsock: (1) Protocol "gopher" not supported', "get", "gopher://x/"
         )
 
@@ -694,8 +694,8 @@ class CommandTests(TestCase):
         C{probe} prints one line per target in argument order and exits 0 only when all
         are open.
         """
-        port, _ = listenCanned(self, reactor, b"", "close")
-        closed = closedPort(reactor)
+        port, _ = listen_canned(self, reactor, b"", "close")
+        closed = closed_port(reactor)
         targets = [f"127.0.0.1:{port}", f"127.0.0.1:{closed}", "nonexistent.invalid:80"]
         out, err, status = yield self.run_("probe", *targets)
         self.assertEqual((status, err), (1, b""))

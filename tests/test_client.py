@@ -252,7 +252,7 @@ class CannedResponseTests(SynchronousTestCase):
         for name, case in {**SUCCESSES, **FAILURES}.items():
             self.check(name, case, [case.reply])
 
-    def test_everyByteBoundary(self) -> None:
+    def test_every_byte_boundary(self) -> None:
         """
         Each canned response split in two at every byte boundary gives the same outcome.
         """
@@ -260,7 +260,7 @@ class CannedResponseTests(SynchronousTestCase):
             for cut in range(len(case.reply) + 1):
                 self.check(f"{name} cut at {cut}", case, split(case.reply, [cut]))
 
-    def test_byteByByte(self) -> None:
+    def test_byte_by_byte(self) -> None:
         """
         Each canned response delivered one byte at a time gives the same outcome.
         """
@@ -273,7 +273,7 @@ class CannedResponseTests(SynchronousTestCase):
         st.sampled_from(sorted({**SUCCESSES, **FAILURES})),
         st.lists(st.integers(min_value=0, max_value=300), max_size=12),
     )
-    def test_arbitrarySplits(self, name: str, cuts: list[int]) -> None:
+    def test_arbitrary_splits(self, name: str, cuts: list[int]) -> None:
         """
         Each canned response cut at arbitrary offsets gives the same outcome.
         """
@@ -281,7 +281,7 @@ class CannedResponseTests(SynchronousTestCase):
         cuts = [c for c in cuts if c <= len(case.reply)]
         self.check(name, case, split(case.reply, cuts))
 
-    def test_headersLookup(self) -> None:
+    def test_headers_lookup(self) -> None:
         """
         Header lookup ignores case; C{get} gives the first value, C{get_all} all of them.
         """
@@ -295,7 +295,7 @@ class CannedResponseTests(SynchronousTestCase):
         self.assertEqual(response.http_version, "1.1")
         self.assertEqual(response.phrase, "OK")
 
-    def test_responseIsImmutable(self) -> None:
+    def test_response_is_immutable(self) -> None:
         """
         A L{Response} cannot be changed after the fact.
         """
@@ -304,7 +304,7 @@ class CannedResponseTests(SynchronousTestCase):
         with self.assertRaises(AttributeError):
             response.code = 500  # type: ignore[misc]
 
-    def test_rawWithBytesAfterTheBody(self) -> None:
+    def test_raw_with_bytes_after_the_body(self) -> None:
         """
         Bytes received after a Content-Length body (in the same read) are part of C{raw},
         exactly where they came, and not of the body.
@@ -318,7 +318,7 @@ class CannedResponseTests(SynchronousTestCase):
             response = self.successResultOf(protocol.response)
             self.assertEqual((response.body, response.raw), (b"ok", reply))
 
-    def test_bodyHeldOnce(self) -> None:
+    def test_body_held_once(self) -> None:
         """
         A Content-Length or close-delimited body is held once: until C{raw} is read, the
         response keeps the head and the body object itself, not the received pieces.  A
@@ -348,7 +348,7 @@ class CannedResponseTests(SynchronousTestCase):
         self.assertEqual(len(vars(response)["_raw"]), 3)  # before raw is read and joined
         self.assertEqual((response.body, response.raw), (b"ok", chunked))
 
-    def test_rawLikeAnyField(self) -> None:
+    def test_raw_like_any_field(self) -> None:
         """
         The protocol's C{raw} (joined from the received pieces when first read) behaves as
         a plain C{bytes} field: it cannot be assigned, and equality, hashing, C{replace},
@@ -372,7 +372,7 @@ class CannedResponseTests(SynchronousTestCase):
                 url=URL, http_version="1.1", code=200, phrase="OK", headers=Headers(), body=b""
             )  # type: ignore[call-arg]
 
-    def test_buffersReleased(self) -> None:
+    def test_buffers_released(self) -> None:
         """
         Once C{response} has fired, with a response or a failure, the protocol holds no
         received or body bytes any more (it sits in reference cycles, so they would live
@@ -405,7 +405,7 @@ class CannedResponseTests(SynchronousTestCase):
                 self.failureResultOf(protocol.response, PartialBody)
             self.assertEqual(held(protocol), [])
 
-    def test_headersOverH11Limit(self) -> None:
+    def test_headers_over_h11_limit(self) -> None:
         """
         A header section over h11's 16 KiB limit is a malformed response, reported as soon
         as the limit is passed, without waiting for the end of the headers.
@@ -417,7 +417,7 @@ class CannedResponseTests(SynchronousTestCase):
         self.failureResultOf(protocol.response, MalformedResponse)
         self.assertTrue(transport.disconnected)
 
-    def test_finelyChunkedBodyWithinTheLimit(self) -> None:
+    def test_finely_chunked_body_within_the_limit(self) -> None:
         """
         A body within C{max_body_size} is accepted however finely it is chunked: 20,000
         one-byte chunks (five bytes of framing per body byte) with a 20,000-byte limit.
@@ -432,7 +432,7 @@ class CannedResponseTests(SynchronousTestCase):
         response = self.successResultOf(protocol.response)
         self.assertEqual((len(body), response.body, response.raw), (20000, body, reply))
 
-    def test_framingLimit(self) -> None:
+    def test_framing_limit(self) -> None:
         """
         Framing beyond C{framing_limit} (C{max_body_size}, at least 1 MiB) fails with
         L{MalformedResponse}, not L{BodyTooLarge}, whether it is interim responses or
@@ -458,7 +458,7 @@ class CannedResponseTests(SynchronousTestCase):
             self.assertTrue(transport.disconnected)
             self.assertLess(fed, 2**20 + 2 * len(piece))
 
-    def test_noBodyNoTotal(self) -> None:
+    def test_no_body_no_total(self) -> None:
         """
         The observer is told the body length of a response with a body, and none (C{None},
         no progress bar total) for a 304 or 204 whatever their C{Content-Length}.
@@ -475,7 +475,7 @@ class CannedResponseTests(SynchronousTestCase):
             self.successResultOf(protocol.response)
             self.assertEqual(observer.heads, [(reply[: reply.index(b"\r\n\r\n") + 4], total)])
 
-    def test_noBytesAfterFailure(self) -> None:
+    def test_no_bytes_after_failure(self) -> None:
         """
         Bytes arriving after a failure are ignored: the Deferred fires once.
         """
@@ -514,7 +514,7 @@ class ProtocolTests(SynchronousTestCase):
     The protocol's request, cancellation and TLS failures.
     """
 
-    def test_writesRequest(self) -> None:
+    def test_writes_request(self) -> None:
         """
         On connection the protocol writes the whole request, and nothing else.
         """
@@ -526,7 +526,7 @@ class ProtocolTests(SynchronousTestCase):
             transport.value().startswith(b"GET /path HTTP/1.1\r\nHost: example.com\r\n")
         )
 
-    def test_cancelAborts(self) -> None:
+    def test_cancel_aborts(self) -> None:
         """
         Cancelling the response Deferred aborts the connection and fails it as cancelled.
         """
@@ -539,7 +539,7 @@ class ProtocolTests(SynchronousTestCase):
         self.assertTrue(transport.disconnected)
         protocol.connectionLost(Failure(error.ConnectionAborted()))
 
-    def test_resetOrNoCloseNotify(self) -> None:
+    def test_reset_or_no_close_notify(self) -> None:
         """
         A connection lost before the end of the response is a reset (56) on plain TCP, and
         over TLS (where Twisted reports a TCP close without the TLS close_notify alert as a
@@ -562,7 +562,7 @@ class ProtocolTests(SynchronousTestCase):
             self.assertEqual((str(failure.value), failure.value.tls), (message, tls))  # type: ignore[union-attr]
             self.assertEqual(failure.value.curl_exit_code, 56)  # type: ignore[union-attr]
 
-    def test_tlsHandshakeFailure(self) -> None:
+    def test_tls_handshake_failure(self) -> None:
         """
         An OpenSSL error when the connection is lost is a TLS handshake failure (35).
         """
@@ -573,7 +573,7 @@ class ProtocolTests(SynchronousTestCase):
         self.assertEqual(failure.value.curl_exit_code, 35)  # type: ignore[union-attr]
         self.assertIn("wrong version number", str(failure.value))
 
-    def test_untrustedCertificate(self) -> None:
+    def test_untrusted_certificate(self) -> None:
         """
         A certificate verification failure is an untrusted certificate (60).
         """
@@ -585,7 +585,7 @@ class ProtocolTests(SynchronousTestCase):
         self.assertEqual(failure.value.host, "example.com")  # type: ignore[union-attr]
         self.assertEqual(failure.value.curl_exit_code, 60)  # type: ignore[union-attr]
 
-    def test_hostnameMismatch(self) -> None:
+    def test_hostname_mismatch(self) -> None:
         """
         A certificate for another host name (service_identity's verification error) is a
         certificate problem (60) too.
@@ -602,7 +602,7 @@ class FactoryTests(SynchronousTestCase):
     L{HTTPGetFactory} builds protocols that fire the factory's own Deferred.
     """
 
-    def test_sharedResponse(self) -> None:
+    def test_shared_response(self) -> None:
         """
         The protocol built fires the factory's C{response} with the L{Response}.
         """
@@ -628,7 +628,7 @@ class FactoryTests(SynchronousTestCase):
         factory.doStop()
         self.assertEqual(events, [])
 
-    def test_maxBodySize(self) -> None:
+    def test_max_body_size(self) -> None:
         """
         The factory passes its C{max_body_size} to the protocols it builds.
         """
@@ -638,7 +638,7 @@ class FactoryTests(SynchronousTestCase):
         protocol.dataReceived(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n")
         self.failureResultOf(factory.response, BodyTooLarge)
 
-    def test_cancelBeforeConnection(self) -> None:
+    def test_cancel_before_connection(self) -> None:
         """
         Cancelling before any connection just fails the Deferred as cancelled.
         """
@@ -646,7 +646,7 @@ class FactoryTests(SynchronousTestCase):
         factory.response.cancel()
         self.failureResultOf(factory.response, CancelledError)
 
-    def test_cancelWhileConnecting(self) -> None:
+    def test_cancel_while_connecting(self) -> None:
         """
         Cancelling while a connector (C{reactor.connectTCP}) is connecting stops it, and
         the Deferred fails as cancelled, not with the connector's "user aborted" failure.
@@ -659,7 +659,7 @@ class FactoryTests(SynchronousTestCase):
         factory.clientConnectionFailed(connector, Failure(error.UserError()))
         self.failureResultOf(factory.response, CancelledError)
 
-    def test_cancelAfterConnection(self) -> None:
+    def test_cancel_after_connection(self) -> None:
         """
         Cancelling the factory's Deferred aborts its protocol's connection.
         """
@@ -697,7 +697,7 @@ class FactoryTests(SynchronousTestCase):
         self.successResultOf(factory.response)
         self.assertEqual(clock.getDelayedCalls(), [])
 
-    def test_timeoutWhileConnecting(self) -> None:
+    def test_timeout_while_connecting(self) -> None:
         """
         When the deadline passes while a connector is connecting, the connector is stopped
         and C{response} fails with L{OperationTimeout}, not the connector's "user aborted";
@@ -717,7 +717,7 @@ class FactoryTests(SynchronousTestCase):
         factory.buildProtocol(None).makeConnection(transport)
         self.assertEqual((transport.value(), transport.disconnected), (b"", True))
 
-    def test_noTimeoutByDefault(self) -> None:
+    def test_no_timeout_by_default(self) -> None:
         """
         Without C{timeout} the factory sets no deadline (it is the caller's to bound, as
         L{twistsock.fetch} does).
@@ -728,7 +728,7 @@ class FactoryTests(SynchronousTestCase):
         factory.response.cancel()
         self.failureResultOf(factory.response, CancelledError)
 
-    def test_clientConnectionFailed(self) -> None:
+    def test_client_connection_failed(self) -> None:
         """
         A connector's failure to connect fails C{response} with the matching error.
         """
@@ -739,7 +739,7 @@ class FactoryTests(SynchronousTestCase):
             str(failure.value), "Failed to connect to 127.0.0.1 port 1: Connection refused"
         )
 
-    def test_connectErrors(self) -> None:
+    def test_connect_errors(self) -> None:
         """
         Connection errors map to curl's codes: unresolvable 6, refused 7, others 7,
         timeout 28; anything else passes through.

@@ -10,7 +10,7 @@ from twisted.internet import tcp
 from twisted.internet.testing import StringTransport
 from twisted.trial.unittest import SynchronousTestCase
 
-from twistsock._directwrite import canSendDirectly, sendNow
+from twistsock._directwrite import can_send_directly, send_now
 
 
 class FakeSocket:
@@ -33,7 +33,7 @@ class FakeSocket:
 
 class FakeConnection:
     """
-    The attributes of a L{tcp.Server} that L{sendNow} reads, and a recording C{write}.
+    The attributes of a L{tcp.Server} that L{send_now} reads, and a recording C{write}.
     """
 
     def __init__(self, socket: FakeSocket) -> None:
@@ -52,26 +52,26 @@ class FakeConnection:
 
 class SendNowTests(SynchronousTestCase):
     """
-    L{sendNow} sends directly only when that cannot reorder bytes.
+    L{send_now} sends directly only when that cannot reorder bytes.
     """
 
-    def test_emptyBufferSendsAtOnce(self) -> None:
+    def test_empty_buffer_sends_at_once(self) -> None:
         """
         With nothing queued the bytes go straight to the socket.
         """
         connection = FakeConnection(FakeSocket())
-        sendNow(connection, b"OK...hi\n")
+        send_now(connection, b"OK...hi\n")
         self.assertEqual((connection.socket.sent, connection.written), ([b"OK...hi\n"], []))
 
-    def test_partialSendQueuesTheRest(self) -> None:
+    def test_partial_send_queues_the_rest(self) -> None:
         """
         What the kernel does not take is queued with C{transport.write}, in order.
         """
         connection = FakeConnection(FakeSocket(accept=3))
-        sendNow(connection, b"abcdef")
+        send_now(connection, b"abcdef")
         self.assertEqual((connection.socket.sent, connection.written), ([b"abc"], [b"def"]))
 
-    def test_queuedDataGoesFirst(self) -> None:
+    def test_queued_data_goes_first(self) -> None:
         """
         When anything is queued, the bytes are queued behind it.
         """
@@ -85,26 +85,26 @@ class SendNowTests(SynchronousTestCase):
         ]:
             connection = FakeConnection(FakeSocket())
             setattr(connection, attribute, value)
-            sendNow(connection, b"x")
+            send_now(connection, b"x")
             self.assertEqual((connection.socket.sent, connection.written), ([], [b"x"]))
 
-    def test_socketErrorsLeftToTheReactor(self) -> None:
+    def test_socket_errors_left_to_the_reactor(self) -> None:
         """
         A send error (full buffer, reset) queues the bytes; the reactor reports the error.
         """
         for code in (errno.EAGAIN, errno.EPIPE, errno.ECONNRESET):
             connection = FakeConnection(FakeSocket(error=OSError(code, "x")))
-            sendNow(connection, b"data")
+            send_now(connection, b"data")
             self.assertEqual(connection.written, [b"data"])
 
-    def test_onlyPlainTCP(self) -> None:
+    def test_only_plain_tcp(self) -> None:
         """
         Only Twisted's plain TCP server transport qualifies.
         """
-        self.assertFalse(canSendDirectly(StringTransport()))
-        self.assertFalse(canSendDirectly(FakeConnection(FakeSocket())))
+        self.assertFalse(can_send_directly(StringTransport()))
+        self.assertFalse(can_send_directly(FakeConnection(FakeSocket())))
 
-    def test_twistedAttributesExist(self) -> None:
+    def test_twisted_attributes_exist(self) -> None:
         """
         The installed Twisted still has the buffer attributes this relies on (the
         per-instance C{_tempDataLen} is checked on a live connection by the socket tests).

@@ -15,9 +15,9 @@ from pathlib import Path
 
 from twisted.trial.unittest import SynchronousTestCase
 
-from tests._certificates import makeSelfSigned
-from tests._sockets import WELCOME, recvAll, recvExactly
-from tests._twistd import Twistd, twistdCommand
+from tests._certificates import make_self_signed
+from tests._sockets import WELCOME, recv_all, recv_exactly
+from tests._twistd import Twistd, twistd_command
 
 LOCAL = "tcp:0:interface=127.0.0.1"
 
@@ -28,9 +28,9 @@ class ServerProcessTests(SynchronousTestCase):
     """
 
     def start(
-        self, *arguments: str, fileLimit: int | None = None, reactor: str | None = None
+        self, *arguments: str, file_limit: int | None = None, reactor: str | None = None
     ) -> Twistd:
-        server = Twistd(*arguments, fileLimit=fileLimit, reactor=reactor)
+        server = Twistd(*arguments, file_limit=file_limit, reactor=reactor)
         self.addCleanup(server.stop)
         return server
 
@@ -48,9 +48,9 @@ class ServerProcessTests(SynchronousTestCase):
         sock = self.client(server)
         sock.sendall(b"hi\r\nasd\n")
         sock.shutdown(socket.SHUT_WR)
-        self.assertEqual(recvAll(sock), WELCOME + b"OK...hi\r\nOK...asd\n")
-        server.waitForLine(r"Connected with 127\.0\.0\.1:\d+")
-        server.waitForLine(r"Disconnected 127\.0\.0\.1:\d+ after .* 2 lines, 8 bytes in")
+        self.assertEqual(recv_all(sock), WELCOME + b"OK...hi\r\nOK...asd\n")
+        server.wait_for_line(r"Connected with 127\.0\.0\.1:\d+")
+        server.wait_for_line(r"Disconnected 127\.0\.0\.1:\d+ after .* 2 lines, 8 bytes in")
 
     def test_reactors(self) -> None:
         """
@@ -63,13 +63,13 @@ class ServerProcessTests(SynchronousTestCase):
             ("epoll", r"twisted\.internet\.epollreactor\.EPollReactor"),
         ]:
             server = self.start("--port", LOCAL, reactor=reactor)
-            server.waitForLine(f"reactor class: {expected}")
+            server.wait_for_line(f"reactor class: {expected}")
             sock = self.client(server)
             sock.sendall(b"hi\r\nasd\n")
             sock.shutdown(socket.SHUT_WR)
-            self.assertEqual(recvAll(sock), WELCOME + b"OK...hi\r\nOK...asd\n")
+            self.assertEqual(recv_all(sock), WELCOME + b"OK...hi\r\nOK...asd\n")
 
-    def test_twistRunner(self) -> None:
+    def test_twist_runner(self) -> None:
         """
         Twisted's newer runner, C{twist twistsock}, runs the same server.
         """
@@ -78,24 +78,24 @@ class ServerProcessTests(SynchronousTestCase):
         sock = self.client(server)
         sock.sendall(b"hi\n")
         sock.shutdown(socket.SHUT_WR)
-        self.assertEqual(recvAll(sock), WELCOME + b"OK...hi\n")
+        self.assertEqual(recv_all(sock), WELCOME + b"OK...hi\n")
 
-    def test_threeConcurrentClients(self) -> None:
+    def test_three_concurrent_clients(self) -> None:
         """
         Three clients connected at once each get their own replies, interleaved.
         """
         server = self.start("--port", LOCAL)
         clients = [self.client(server) for _ in range(3)]
         for sock in clients:
-            self.assertEqual(recvExactly(sock, len(WELCOME)), WELCOME)
+            self.assertEqual(recv_exactly(sock, len(WELCOME)), WELCOME)
         for round in range(3):
             for number, sock in enumerate(clients):
                 sock.sendall(f"client {number} round {round}\n".encode())
             for number, sock in enumerate(clients):
                 expected = f"OK...client {number} round {round}\n".encode()
-                self.assertEqual(recvExactly(sock, len(expected)), expected)
+                self.assertEqual(recv_exactly(sock, len(expected)), expected)
 
-    def test_portInUse(self) -> None:
+    def test_port_in_use(self) -> None:
         """
         A port already taken: exit status 1 and exactly one line on stderr, naming the
         address; no traceback anywhere.
@@ -114,7 +114,7 @@ class ServerProcessTests(SynchronousTestCase):
         )
         self.assertNotIn("Traceback", "\n".join(server.lines))
 
-    def test_badOption(self) -> None:
+    def test_bad_option(self) -> None:
         """
         An invalid option value is one line on stderr and a non-zero exit.
         """
@@ -133,9 +133,9 @@ class ServerProcessTests(SynchronousTestCase):
         talker = self.client(server)
         silent = self.client(server)
         silent.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-        self.assertEqual(recvExactly(talker, len(WELCOME)), WELCOME)
+        self.assertEqual(recv_exactly(talker, len(WELCOME)), WELCOME)
         talker.sendall(b"before shutdown\n")
-        self.assertEqual(recvExactly(talker, 21), b"OK...before shutdown\n")
+        self.assertEqual(recv_exactly(talker, 21), b"OK...before shutdown\n")
         # Make the silent client owe more replies than the socket buffers hold: the
         # server stops reading from it and can only get rid of it by aborting.
         silent.setblocking(False)
@@ -148,17 +148,17 @@ class ServerProcessTests(SynchronousTestCase):
             except BlockingIOError:
                 stuck += 1
                 time.sleep(0.01)
-        server.waitForLine("Connected with .*")
+        server.wait_for_line("Connected with .*")
         signalled = time.monotonic()
         server.process.send_signal(signal.SIGTERM)
         code = server.finish(timeout=10)
         elapsed = time.monotonic() - signalled
         self.assertEqual(code, -signal.SIGTERM)
         self.assertLess(elapsed, 2.0)
-        self.assertEqual(recvAll(talker), b"")
+        self.assertEqual(recv_all(talker), b"")
         self.assertNotIn("Traceback", "\n".join(server.lines))
 
-    def test_portInUseDaemon(self) -> None:
+    def test_port_in_use_daemon(self) -> None:
         """
         Without C{-n}, twistd daemonizes: a port in use still ends it promptly with exit
         status 1 and the reason on stderr, and leaves no pid file behind.
@@ -173,7 +173,7 @@ class ServerProcessTests(SynchronousTestCase):
         pidfile = directory / "twistd.pid"
         result = subprocess.run(
             [
-                *twistdCommand(),
+                *twistd_command(),
                 f"--pidfile={pidfile}",
                 f"--logfile={directory / 'twistd.log'}",
                 "twistsock",
@@ -199,12 +199,12 @@ class ServerProcessTests(SynchronousTestCase):
         reading still gets every reply, while the server stops reading from it.
         """
         directory = Path(tempfile.mkdtemp())
-        key, cert = makeSelfSigned(directory)
+        key, cert = make_self_signed(directory)
         server = self.start("--port", f"ssl:0:interface=127.0.0.1:privateKey={key}:certKey={cert}")
         context = ssl.create_default_context(cafile=str(cert))
         sock = context.wrap_socket(self.client(server), server_hostname="localhost")
         sock.sendall(b"over tls\r\n")
-        self.assertEqual(recvExactly(sock, len(WELCOME) + 15), WELCOME + b"OK...over tls\r\n")
+        self.assertEqual(recv_exactly(sock, len(WELCOME) + 15), WELCOME + b"OK...over tls\r\n")
         count = 64 * 1024 * 1024 // 16
         sock.settimeout(1)
         sent = 0
@@ -218,40 +218,40 @@ class ServerProcessTests(SynchronousTestCase):
         self.assertLess(sent, count * 16, "the server never pushed back over TLS")
         sock.settimeout(30)
         lines = sent // 16
-        received = recvExactly(sock, lines * 21)
+        received = recv_exactly(sock, lines * 21)
         self.assertTrue(received == b"OK...0123456789abcde\n" * lines)
 
-    def test_outOfFileDescriptors(self) -> None:
+    def test_out_of_file_descriptors(self) -> None:
         """
         With too few file descriptors for C{--max-connections} the server warns at start,
         keeps serving the clients it has when descriptors run out, and serves new ones
         once descriptors are free again.
         """
-        server = self.start("--port", LOCAL, "--max-connections", "10000", fileLimit=64)
-        server.waitForLine(r"open-files limit is 64, below the 10032 that --max-connections")
+        server = self.start("--port", LOCAL, "--max-connections", "10000", file_limit=64)
+        server.wait_for_line(r"open-files limit is 64, below the 10032 that --max-connections")
         first = self.client(server)
-        self.assertEqual(recvExactly(first, len(WELCOME)), WELCOME)
+        self.assertEqual(recv_exactly(first, len(WELCOME)), WELCOME)
         extra = []
         for _ in range(100):
             try:
                 extra.append(socket.create_connection(server.address(), timeout=5))
             except OSError:
                 break
-        server.waitForLine("EMFILE")  # the server did run out of descriptors
+        server.wait_for_line("EMFILE")  # the server did run out of descriptors
         try:
             first.sendall(b"still served\n")
-            self.assertEqual(recvExactly(first, 18), b"OK...still served\n")
+            self.assertEqual(recv_exactly(first, 18), b"OK...still served\n")
         finally:
             for sock in extra:
                 sock.close()
-        server.waitForLine("Disconnected")
+        server.wait_for_line("Disconnected")
         # Descriptors are free again: a new client is served normally.
         deadline = time.monotonic() + 10
         while True:
             late = self.client(server)
-            greeting = recvExactly(late, len(WELCOME))
+            greeting = recv_exactly(late, len(WELCOME))
             if greeting == WELCOME or time.monotonic() > deadline:
                 break
         self.assertEqual(greeting, WELCOME)
         late.sendall(b"late\n")
-        self.assertEqual(recvExactly(late, 10), b"OK...late\n")
+        self.assertEqual(recv_exactly(late, 10), b"OK...late\n")

@@ -19,9 +19,9 @@ from twisted.trial.unittest import SynchronousTestCase
 from zope.interface import directlyProvides
 
 from tests._sockets import WELCOME
-from tests.test_framing import splitAt
+from tests.test_framing import split_at
 from twistsock import OKEchoFactory, OKEchoProtocol
-from twistsock._echo import formatAddress
+from twistsock._echo import format_address
 
 PEER = IPv4Address("TCP", "127.0.0.1", 40000)
 
@@ -64,21 +64,21 @@ class ConversationTests(SynchronousTestCase):
         _, transport = connect(self.factory)
         self.assertEqual(transport.value(), WELCOME)
 
-    def test_customWelcome(self) -> None:
+    def test_custom_welcome(self) -> None:
         """
         The welcome text is configurable, as text or bytes; a newline is added.
         """
         _, transport = connect(OKEchoFactory(welcome="héllo", reactor=self.clock))
         self.assertEqual(transport.value(), "héllo\n".encode())
 
-    def test_noWelcome(self) -> None:
+    def test_no_welcome(self) -> None:
         """
         C{welcome=None} sends no greeting at all.
         """
         _, transport = connect(OKEchoFactory(welcome=None, reactor=self.clock))
         self.assertEqual(transport.value(), b"")
 
-    def test_tutorialConversation(self) -> None:
+    def test_tutorial_conversation(self) -> None:
         """
         C{hi\\r\\nasd\\n} gets C{OK...hi\\r\\n} and C{OK...asd\\n}.
         """
@@ -87,7 +87,7 @@ class ConversationTests(SynchronousTestCase):
         protocol.dataReceived(b"hi\r\nasd\n")
         self.assertEqual(transport.value(), b"OK...hi\r\nOK...asd\n")
 
-    def test_splitAcrossSegments(self) -> None:
+    def test_split_across_segments(self) -> None:
         """
         A line that arrives in pieces is answered once, whole, when it ends.
         """
@@ -97,7 +97,7 @@ class ConversationTests(SynchronousTestCase):
             protocol.dataReceived(piece)
         self.assertEqual(transport.value(), b"OK...hello\r\n")
 
-    def test_oneWritePerChunk(self) -> None:
+    def test_one_write_per_chunk(self) -> None:
         """
         All the replies to one chunk go out in a single write.
         """
@@ -115,7 +115,7 @@ class ConversationTests(SynchronousTestCase):
         protocol.dataReceived(b"same\n")
         self.assertEqual(transport.value(), b"same\n")
 
-    def test_iosimConversation(self) -> None:
+    def test_iosim_conversation(self) -> None:
         """
         Over an in-memory connection (C{iosim}), a client sees the welcome and its replies.
         """
@@ -147,7 +147,7 @@ class SplitInvarianceTests(SynchronousTestCase):
         mode=st.sampled_from(["line", "once"]),
         eof=st.booleans(),
     )
-    def test_anySplitSameReplies(
+    def test_any_split_same_replies(
         self, stream: bytes, cuts: list[int], mode: str, eof: bool
     ) -> None:
         """
@@ -164,7 +164,7 @@ class SplitInvarianceTests(SynchronousTestCase):
                 protocol.readConnectionLost()
             return transport.value(), transport.disconnecting
 
-        self.assertEqual(run(splitAt(stream, cuts)), run([stream]))
+        self.assertEqual(run(split_at(stream, cuts)), run([stream]))
 
 
 class ModeTests(SynchronousTestCase):
@@ -175,7 +175,7 @@ class ModeTests(SynchronousTestCase):
     def setUp(self) -> None:
         self.clock = Clock()
 
-    def test_chunkMode(self) -> None:
+    def test_chunk_mode(self) -> None:
         """
         In chunk mode every received chunk is answered as it came, framing or not.
         """
@@ -185,7 +185,7 @@ class ModeTests(SynchronousTestCase):
         protocol.dataReceived(b"lo\nworld\n")
         self.assertEqual(transport.value(), b"OK...helOK...lo\nworld\n")
 
-    def test_onceMode(self) -> None:
+    def test_once_mode(self) -> None:
         """
         In once mode the first line is answered, then the connection closes; the rest of
         the stream is ignored.
@@ -201,7 +201,7 @@ class ModeTests(SynchronousTestCase):
         protocol.dataReceived(b"third\n")
         self.assertEqual(transport.value(), b"OK...first\n")
 
-    def test_onceModeHalfClose(self) -> None:
+    def test_once_mode_half_close(self) -> None:
         """
         In once mode, a client that sends an unterminated line and shuts down its sending
         side gets that line answered, as the tutorial's loop server answered one recv.
@@ -214,7 +214,7 @@ class ModeTests(SynchronousTestCase):
         self.assertEqual(transport.value(), b"hi")
         self.assertTrue(transport.disconnecting)
 
-    def test_onceModeTooLong(self) -> None:
+    def test_once_mode_too_long(self) -> None:
         """
         In once mode an over-long first line is an error too.
         """
@@ -226,7 +226,7 @@ class ModeTests(SynchronousTestCase):
         self.assertEqual(transport.value(), b"ERROR line too long (max 4 bytes)\n")
         self.assertTrue(transport.disconnecting)
 
-    def test_invalidMode(self) -> None:
+    def test_invalid_mode(self) -> None:
         """
         An unknown mode is refused when the factory is made.
         """
@@ -253,7 +253,7 @@ class LimitTests(SynchronousTestCase):
         self.assertEqual((factory.max_per_ip, factory.close_timeout), (0, 10.0))
         self.assertEqual(factory.line_timeout, 60.0)
 
-    def test_lineTooLong(self) -> None:
+    def test_line_too_long(self) -> None:
         """
         A line over the limit gets one ERROR line after the replies owed, then the
         connection closes; later bytes are ignored.
@@ -270,7 +270,7 @@ class LimitTests(SynchronousTestCase):
             [e["problem"] for e in events if e.get("limit")], ["line too long (max 8 bytes)"]
         )
 
-    def test_defaultLineLimit(self) -> None:
+    def test_default_line_limit(self) -> None:
         """
         By default 65536 bytes without a terminator are too many.
         """
@@ -280,7 +280,7 @@ class LimitTests(SynchronousTestCase):
         protocol.dataReceived(b"x")
         self.assertTrue(transport.value().endswith(b"ERROR line too long (max 65536 bytes)\n"))
 
-    def test_idleTimeout(self) -> None:
+    def test_idle_timeout(self) -> None:
         """
         A client that sends nothing for the idle timeout gets C{ERROR idle timeout} and
         is disconnected (checked by a sweep once a second).
@@ -293,7 +293,7 @@ class LimitTests(SynchronousTestCase):
         self.assertEqual(transport.value(), b"ERROR idle timeout\n")
         self.assertTrue(transport.disconnecting)
 
-    def test_activityPostponesIdleTimeout(self) -> None:
+    def test_activity_postpones_idle_timeout(self) -> None:
         """
         Input resets the idle clock.
         """
@@ -305,20 +305,20 @@ class LimitTests(SynchronousTestCase):
         self.clock.pump([1] * 3)
         self.assertTrue(transport.disconnecting)
 
-    def test_shortIdleTimeout(self) -> None:
+    def test_short_idle_timeout(self) -> None:
         """
         An idle timeout under a second is swept four times per timeout.
         """
         factory = OKEchoFactory(idle_timeout=0.2, reactor=self.clock)
-        self.assertEqual(factory.sweepInterval, 0.05)
-        self.assertEqual(OKEchoFactory(reactor=self.clock).sweepInterval, 1.0)
+        self.assertEqual(factory.sweep_interval, 0.05)
+        self.assertEqual(OKEchoFactory(reactor=self.clock).sweep_interval, 1.0)
         protocol, transport = connect(factory)
         self.clock.pump([0.05] * 3)
         self.assertFalse(transport.disconnecting)
         self.clock.pump([0.05] * 3)
         self.assertTrue(transport.disconnecting)
 
-    def test_oneTimerForAllClients(self) -> None:
+    def test_one_timer_for_all_clients(self) -> None:
         """
         Idle connections cost no timer each: one sweep serves them all, and it stops when
         the last client leaves.
@@ -330,7 +330,7 @@ class LimitTests(SynchronousTestCase):
             lose(client)
         self.assertEqual(self.clock.getDelayedCalls(), [])
 
-    def test_idleTimeoutDisabled(self) -> None:
+    def test_idle_timeout_disabled(self) -> None:
         """
         An idle timeout of 0 never disconnects a quiet client; with the line timeout off
         too, no timer is scheduled at all.
@@ -342,7 +342,7 @@ class LimitTests(SynchronousTestCase):
         connect(OKEchoFactory(idle_timeout=0, line_timeout=0, reactor=clock))
         self.assertEqual(clock.getDelayedCalls(), [])
 
-    def test_slowSenderLineTimeout(self) -> None:
+    def test_slow_sender_line_timeout(self) -> None:
         """
         A client that trickles one byte a second never goes idle, but its line times
         out (slowloris).
@@ -359,7 +359,7 @@ class LimitTests(SynchronousTestCase):
         self.assertEqual(transport.value(), b"ERROR line timeout (10 s)\n")
         self.assertTrue(transport.disconnecting)
 
-    def test_streamingLinesNoLineTimeout(self) -> None:
+    def test_streaming_lines_no_line_timeout(self) -> None:
         """
         A client whose reads always end mid-line, but whose lines keep completing, is not
         a slow sender.
@@ -371,7 +371,7 @@ class LimitTests(SynchronousTestCase):
             protocol.dataReceived(b"\na")
         self.assertFalse(transport.disconnecting)
 
-    def test_pausedClientNoLineTimeout(self) -> None:
+    def test_paused_client_no_line_timeout(self) -> None:
         """
         While the server has stopped reading a client (it does not read its replies), the
         rest of its line may be waiting unread in the kernel: no line timeout then.
@@ -386,7 +386,7 @@ class LimitTests(SynchronousTestCase):
         self.clock.pump([1] * 4)
         self.assertTrue(transport.disconnecting)
 
-    def test_pausedClientIdleReason(self) -> None:
+    def test_paused_client_idle_reason(self) -> None:
         """
         A paused client that stays silent is closed by the idle timeout, with a reason
         that says it does not read its replies.
@@ -397,7 +397,7 @@ class LimitTests(SynchronousTestCase):
         self.clock.pump([1] * 7)
         self.assertEqual(protocol._reason, "idle timeout, replies unread")
 
-    def test_lineTimeoutDisabled(self) -> None:
+    def test_line_timeout_disabled(self) -> None:
         """
         A line timeout of 0 lets a line take as long as the idle timeout allows.
         """
@@ -407,7 +407,7 @@ class LimitTests(SynchronousTestCase):
             self.clock.advance(1)
         self.assertFalse(transport.disconnecting)
 
-    def test_closeDeadline(self) -> None:
+    def test_close_deadline(self) -> None:
         """
         A closing connection whose peer never reads is aborted after C{close_timeout}.
         """
@@ -420,7 +420,7 @@ class LimitTests(SynchronousTestCase):
         self.clock.advance(2)
         self.assertTrue(transport.disconnected)
 
-    def test_closeDeadlineCancelled(self) -> None:
+    def test_close_deadline_cancelled(self) -> None:
         """
         A connection that closes in time leaves no timer behind.
         """
@@ -429,30 +429,30 @@ class LimitTests(SynchronousTestCase):
         lose(protocol)
         self.assertEqual(self.clock.getDelayedCalls(), [])
 
-    def test_maxConnections(self) -> None:
+    def test_max_connections(self) -> None:
         """
         Past C{max_connections} a client gets C{ERROR server busy} and is closed; the
         others are unaffected, and a freed slot is reused.
         """
         factory = OKEchoFactory(max_connections=2, reactor=self.clock)
-        first, firstTransport = connect(factory)
+        first, first_transport = connect(factory)
         connect(factory)
         with capturedLogs() as events:
-            third, thirdTransport = connect(factory)
-        self.assertEqual(thirdTransport.value(), b"ERROR server busy\n")
-        self.assertTrue(thirdTransport.disconnecting)
+            third, third_transport = connect(factory)
+        self.assertEqual(third_transport.value(), b"ERROR server busy\n")
+        self.assertTrue(third_transport.disconnecting)
         self.assertEqual(factory.connections, 2)
         self.assertIn("server busy (max 2 connections)", [e.get("refusal") for e in events])
         lose(third)
         self.assertEqual(factory.connections, 2)
-        firstTransport.clear()
+        first_transport.clear()
         first.dataReceived(b"still here\n")
-        self.assertEqual(firstTransport.value(), b"OK...still here\n")
+        self.assertEqual(first_transport.value(), b"OK...still here\n")
         lose(first)
-        _, fourthTransport = connect(factory)
-        self.assertEqual(fourthTransport.value(), WELCOME)
+        _, fourth_transport = connect(factory)
+        self.assertEqual(fourth_transport.value(), WELCOME)
 
-    def test_everyRefusalLogged(self) -> None:
+    def test_every_refusal_logged(self) -> None:
         """
         Each refused connection gets its own log line.
         """
@@ -466,7 +466,7 @@ class LimitTests(SynchronousTestCase):
             ["Refused 127.0.0.1:40000: server busy (max 1 connections)"] * 3,
         )
 
-    def test_refusalFloodSummarized(self) -> None:
+    def test_refusal_flood_summarized(self) -> None:
         """
         Past ten refusals in a second, the rest are counted instead of logged, and the
         next line logged says how many.
@@ -482,7 +482,7 @@ class LimitTests(SynchronousTestCase):
         line = "Refused 127.0.0.1:40000: server busy (max 1 connections)"
         self.assertEqual(refusals, [line] * 10 + [line + " (and 5 more not logged)"])
 
-    def test_maxPerIP(self) -> None:
+    def test_max_per_ip(self) -> None:
         """
         Past C{max_per_ip} connections from one address a client is refused, while other
         addresses are served.
@@ -498,7 +498,7 @@ class LimitTests(SynchronousTestCase):
         _, again = connect(factory, IPv4Address("TCP", "127.0.0.1", 40003))
         self.assertEqual(again.value(), WELCOME)
 
-    def test_maxPerIPMappedAddresses(self) -> None:
+    def test_max_per_ip_mapped_addresses(self) -> None:
         """
         An IPv4-mapped IPv6 address counts as its IPv4 address.
         """
@@ -507,7 +507,7 @@ class LimitTests(SynchronousTestCase):
         _, refused = connect(factory, IPv6Address("TCP", "::ffff:127.0.0.1", 40001))
         self.assertEqual(refused.value(), b"ERROR server busy\n")
 
-    def test_unixPeersHaveNoIPLimit(self) -> None:
+    def test_unix_peers_have_no_ip_limit(self) -> None:
         """
         UNIX socket clients have no IP address, so the per-IP limit does not apply.
         """
@@ -516,7 +516,7 @@ class LimitTests(SynchronousTestCase):
         _, second = connect(factory, UNIXAddress(None))
         self.assertEqual(second.value(), WELCOME)
 
-    def test_invalidLimits(self) -> None:
+    def test_invalid_limits(self) -> None:
         """
         Nonsensical limits are refused when the factory is made.
         """
@@ -542,7 +542,7 @@ class FlowControlTests(SynchronousTestCase):
         self.clock = Clock()
         self.factory = OKEchoFactory(reactor=self.clock)
 
-    def test_registeredAsStreamingProducer(self) -> None:
+    def test_registered_as_streaming_producer(self) -> None:
         """
         The protocol registers itself as a streaming producer of its transport.
         """
@@ -550,7 +550,7 @@ class FlowControlTests(SynchronousTestCase):
         self.assertIs(transport.producer, protocol)
         self.assertTrue(transport.streaming)
 
-    def test_pauseStopsReading(self) -> None:
+    def test_pause_stops_reading(self) -> None:
         """
         When the transport's buffer is full, the protocol stops reading the client, and
         reads again once it drained.
@@ -561,7 +561,7 @@ class FlowControlTests(SynchronousTestCase):
         protocol.resumeProducing()
         self.assertEqual(transport.producerState, "producing")
 
-    def test_noResumeWhileClosing(self) -> None:
+    def test_no_resume_while_closing(self) -> None:
         """
         A drained buffer does not restart reading on a connection that is closing.
         """
@@ -571,7 +571,7 @@ class FlowControlTests(SynchronousTestCase):
         protocol.resumeProducing()
         self.assertEqual(transport.producerState, "paused")
 
-    def test_halfClose(self) -> None:
+    def test_half_close(self) -> None:
         """
         When the client shuts down its sending side, it still gets every reply, including
         one for an unterminated last line, and then the server closes.
@@ -584,7 +584,7 @@ class FlowControlTests(SynchronousTestCase):
         self.assertIsNone(transport.producer)
         self.assertTrue(transport.disconnecting)
 
-    def test_writeSideLost(self) -> None:
+    def test_write_side_lost(self) -> None:
         """
         When nothing more can be sent, the connection is aborted at once.
         """
@@ -592,7 +592,7 @@ class FlowControlTests(SynchronousTestCase):
         protocol.writeConnectionLost()
         self.assertTrue(transport.disconnected)
 
-    def test_tlsWaitsForHandshake(self) -> None:
+    def test_tls_waits_for_handshake(self) -> None:
         """
         On a TLS transport the welcome and the producer wait for the handshake: writing
         earlier would pause the producer and stall the handshake.
@@ -609,19 +609,19 @@ class FlowControlTests(SynchronousTestCase):
         L{OKEchoFactory.shutdown} closes every client, aborts the ones that have not gone
         after the timeout, and fires once all are gone.
         """
-        one, oneTransport = connect(self.factory)
-        two, twoTransport = connect(self.factory)
+        one, one_transport = connect(self.factory)
+        two, two_transport = connect(self.factory)
         done = self.factory.shutdown(1.0)
-        self.assertTrue(oneTransport.disconnecting and twoTransport.disconnecting)
+        self.assertTrue(one_transport.disconnecting and two_transport.disconnecting)
         lose(one)
         self.assertNoResult(done)
         self.clock.advance(1.0)
-        self.assertTrue(twoTransport.disconnected)
+        self.assertTrue(two_transport.disconnected)
         lose(two, ConnectionLost())
         self.successResultOf(done)
         self.assertEqual(self.factory.connections, 0)
 
-    def test_shutdownShortensDeadline(self) -> None:
+    def test_shutdown_shortens_deadline(self) -> None:
         """
         A connection already closing on the longer close timeout is aborted on the
         shutdown deadline instead.
@@ -648,7 +648,7 @@ class LoggingTests(SynchronousTestCase):
 
         return [formatEvent(e) for e in events]
 
-    def test_connectAndLeave(self) -> None:
+    def test_connect_and_leave(self) -> None:
         """
         One line names the client on connect; one line sums up its visit when it leaves.
         """
@@ -677,10 +677,10 @@ class LoggingTests(SynchronousTestCase):
         self.assertIn("Connection reset by peer", last)
         self.assertFalse([e for e in events if e.get("log_failure")])
 
-    def test_formatAddress(self) -> None:
+    def test_format_address(self) -> None:
         """
         Addresses print as HOST:PORT, IPv6 bracketed, UNIX sockets by path.
         """
-        self.assertEqual(formatAddress(IPv6Address("TCP", "::1", 80)), "[::1]:80")
-        self.assertEqual(formatAddress(UNIXAddress(b"/tmp/s")), "unix:/tmp/s")
-        self.assertEqual(formatAddress(UNIXAddress(None)), "unix:")
+        self.assertEqual(format_address(IPv6Address("TCP", "::1", 80)), "[::1]:80")
+        self.assertEqual(format_address(UNIXAddress(b"/tmp/s")), "unix:/tmp/s")
+        self.assertEqual(format_address(UNIXAddress(None)), "unix:")

@@ -33,8 +33,8 @@ from twisted.python.failure import Failure
 from twisted.trial.unittest import TestCase
 from zope.interface import implementer
 
-from tests._certificates import makeSelfSigned
-from tests._sockets import WELCOME, recvAll, recvExactly
+from tests._certificates import make_self_signed
+from tests._sockets import WELCOME, recv_all, recv_exactly
 from twistsock import OKEchoFactory, OKEchoProtocol
 
 reactor: Any = _reactor
@@ -45,7 +45,7 @@ LINE = b"x" * 31 + b"\n"  # 32-byte lines
 SEND_TOTAL = 64 * 1024 * 1024
 
 
-def serverBuffered(protocol: OKEchoProtocol) -> int:
+def server_buffered(protocol: OKEchoProtocol) -> int:
     """
     Bytes the server holds for one client in user space: the TCP transport's write buffer
     (under the TLS layer, if any) plus the framer's partial line.
@@ -126,23 +126,23 @@ class RealSocketTests(TestCase):
     @inlineCallbacks
     def listen(self, description: str) -> Generator[Deferred[Any], Any, IListeningPort]:
         port: IListeningPort = yield serverFromString(reactor, description).listen(self.factory)
-        self.addCleanup(self.closeAll, port)
+        self.addCleanup(self.close_all, port)
         return port
 
     @inlineCallbacks
-    def closeAll(self, port: IListeningPort) -> Generator[Deferred[Any], Any, None]:
+    def close_all(self, port: IListeningPort) -> Generator[Deferred[Any], Any, None]:
         yield port.stopListening()
         yield self.factory.shutdown(1.0)
 
-    def tcpClient(self, port: IListeningPort) -> socket.socket:
+    def tcp_client(self, port: IListeningPort) -> socket.socket:
         address = port.getHost()
         sock = socket.create_connection((address.host, address.port), timeout=60)  # type: ignore[attr-defined]
         self.addCleanup(sock.close)
         return sock
 
-    def tlsClient(self, port: IListeningPort) -> socket.socket:
+    def tls_client(self, port: IListeningPort) -> socket.socket:
         context = ssl.create_default_context(cafile=str(self.directory / "cert.pem"))
-        return context.wrap_socket(self.tcpClient(port), server_hostname="localhost")
+        return context.wrap_socket(self.tcp_client(port), server_hostname="localhost")
 
     @inlineCallbacks
     def test_conversation(self) -> Generator[Deferred[Any], Any, None]:
@@ -150,22 +150,22 @@ class RealSocketTests(TestCase):
         A real client gets the welcome and one reply per line, with its own terminators.
         """
         port = yield self.listen("tcp:0:interface=127.0.0.1")
-        sock = self.tcpClient(port)
+        sock = self.tcp_client(port)
 
         def talk() -> bytes:
             sock.sendall(b"hi\r\nasd\n")
-            return recvExactly(sock, len(WELCOME) + len(b"OK...hi\r\nOK...asd\n"))
+            return recv_exactly(sock, len(WELCOME) + len(b"OK...hi\r\nOK...asd\n"))
 
         received = yield deferToThread(talk)
         self.assertEqual(received, WELCOME + b"OK...hi\r\nOK...asd\n")
 
     @inlineCallbacks
-    def test_directWriteOnPlainTCPOnly(self) -> Generator[Deferred[Any], Any, None]:
+    def test_direct_write_on_plain_tcp_only(self) -> Generator[Deferred[Any], Any, None]:
         """
         Replies go straight to the socket on plain TCP, unless turned off; TLS and UNIX
         connections always use their transport's own C{write}.
         """
-        key, cert = makeSelfSigned(self.directory)
+        key, cert = make_self_signed(self.directory)
         for description, direct_write, expected in [
             ("tcp:0:interface=127.0.0.1", True, True),
             ("tcp:0:interface=127.0.0.1", False, False),
@@ -190,7 +190,7 @@ class RealSocketTests(TestCase):
             self.assertEqual(server._direct, expected, description)
 
     @inlineCallbacks
-    def test_unixSocket(self) -> Generator[Deferred[Any], Any, None]:
+    def test_unix_socket(self) -> Generator[Deferred[Any], Any, None]:
         """
         The factory serves a UNIX socket endpoint just the same.
         """
@@ -203,24 +203,24 @@ class RealSocketTests(TestCase):
         def talk() -> bytes:
             sock.connect(str(path))
             sock.sendall(b"over unix\n")
-            return recvExactly(sock, len(WELCOME) + len(b"OK...over unix\n"))
+            return recv_exactly(sock, len(WELCOME) + len(b"OK...over unix\n"))
 
         self.assertEqual((yield deferToThread(talk)), WELCOME + b"OK...over unix\n")
 
     @inlineCallbacks
-    def test_halfClose(self) -> Generator[Deferred[Any], Any, None]:
+    def test_half_close(self) -> Generator[Deferred[Any], Any, None]:
         """
         A client that sends 200,000 lines and shuts down its write side receives every
         reply, then the server closes.
         """
         port = yield self.listen("tcp:0:interface=127.0.0.1")
-        sock = self.tcpClient(port)
+        sock = self.tcp_client(port)
         count = 200_000
         payload = b"line\n" * count
         received: list[bytes] = []
 
         def reader() -> None:
-            received.append(recvAll(sock))
+            received.append(recv_all(sock))
 
         def writer() -> None:
             sock.sendall(payload)
@@ -232,7 +232,7 @@ class RealSocketTests(TestCase):
         self.assertEqual(received[0], WELCOME + b"OK...line\n" * count)
 
     @inlineCallbacks
-    def checkBackpressure(
+    def check_backpressure(
         self, port: IListeningPort, endpoint: IStreamClientEndpoint
     ) -> Generator[Deferred[Any], Any, None]:
         """
@@ -253,14 +253,14 @@ class RealSocketTests(TestCase):
         # Wait until the client's writes are stuck: the server has stopped reading.
         while still < 25 and client.sent < SEND_TOTAL:
             yield deferLater(reactor, 0.02, lambda: None)
-            peak = max(peak, serverBuffered(server))
+            peak = max(peak, server_buffered(server))
             still = still + 1 if client.sent == last else 0
             last = client.sent
         self.assertLess(client.sent, SEND_TOTAL, "the server never pushed back")
         self.assertTrue(server._paused, "the server kept reading from a client that does not")
         client.startReading()
         while not client.done.called:
-            peak = max(peak, serverBuffered(server))
+            peak = max(peak, server_buffered(server))
             yield deferLater(reactor, 0.01, lambda: None)
         self.assertLessEqual(peak, BUFFER_BOUND)
         data = yield client.done
@@ -268,51 +268,51 @@ class RealSocketTests(TestCase):
         # Compared as a flag: a diff of 70 MB would bury the failure.
         self.assertTrue(data == WELCOME + (b"OK..." + LINE) * lines, "replies differ")
 
-    def tcpEndpoint(self, port: IListeningPort) -> IStreamClientEndpoint:
+    def tcp_endpoint(self, port: IListeningPort) -> IStreamClientEndpoint:
         address: Any = port.getHost()
         return TCP4ClientEndpoint(reactor, address.host, address.port)
 
-    def test_backpressureTCP(self) -> Deferred[None]:
+    def test_backpressure_tcp(self) -> Deferred[None]:
         """
         Over TCP a client that sends without reading cannot grow the server's buffers.
         """
         listening = self.listen("tcp:0:interface=127.0.0.1")
         return listening.addCallback(
-            lambda port: self.checkBackpressure(port, self.tcpEndpoint(port))
+            lambda port: self.check_backpressure(port, self.tcp_endpoint(port))
         )
 
-    def test_backpressureTLS(self) -> Deferred[None]:
+    def test_backpressure_tls(self) -> Deferred[None]:
         """
         Over TLS the same holds, and the handshake completes although the server has a
         welcome line to send (no deadlock between the greeting and flow control).
         """
-        key, cert = makeSelfSigned(self.directory)
+        key, cert = make_self_signed(self.directory)
         listening = self.listen(f"ssl:0:interface=127.0.0.1:privateKey={key}:certKey={cert}")
         trust = Certificate.loadPEM(cert.read_bytes())
 
         def check(port: IListeningPort) -> Deferred[None]:
             options = optionsForClientTLS("localhost", trustRoot=trust)
-            return self.checkBackpressure(port, wrapClientTLS(options, self.tcpEndpoint(port)))
+            return self.check_backpressure(port, wrapClientTLS(options, self.tcp_endpoint(port)))
 
         return listening.addCallback(check)
 
     @inlineCallbacks
-    def test_tlsConversation(self) -> Generator[Deferred[Any], Any, None]:
+    def test_tls_conversation(self) -> Generator[Deferred[Any], Any, None]:
         """
         A TLS client gets the welcome and its replies.
         """
-        key, cert = makeSelfSigned(self.directory)
+        key, cert = make_self_signed(self.directory)
         port = yield self.listen(f"ssl:0:interface=127.0.0.1:privateKey={key}:certKey={cert}")
 
         def talk() -> bytes:
-            sock = self.tlsClient(port)
+            sock = self.tls_client(port)
             sock.sendall(b"secret\r\n")
-            return recvExactly(sock, len(WELCOME) + len(b"OK...secret\r\n"))
+            return recv_exactly(sock, len(WELCOME) + len(b"OK...secret\r\n"))
 
         self.assertEqual((yield deferToThread(talk)), WELCOME + b"OK...secret\r\n")
 
     @inlineCallbacks
-    def test_peerThatNeverReadsIsAborted(self) -> Generator[Deferred[Any], Any, None]:
+    def test_peer_that_never_reads_is_aborted(self) -> Generator[Deferred[Any], Any, None]:
         """
         A client that sends without reading, then goes quiet, is closed by the idle
         timeout; since it never reads, the replies the server still holds can never be
@@ -320,7 +320,7 @@ class RealSocketTests(TestCase):
         """
         self.factory = OKEchoFactory(idle_timeout=0.5, close_timeout=0.5, reactor=reactor)
         port = yield self.listen("tcp:0:interface=127.0.0.1")
-        sock = self.tcpClient(port)
+        sock = self.tcp_client(port)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
         sock.setblocking(False)
         while not self.factory._clients:
@@ -328,11 +328,11 @@ class RealSocketTests(TestCase):
         (server,) = self.factory._clients
         aborted: list[bool] = []
         transport: Any = server.transport
-        realAbort = transport.abortConnection
+        real_abort = transport.abortConnection
 
         def abortConnection() -> None:
-            aborted.append(bool(serverBuffered(server)))
-            realAbort()
+            aborted.append(bool(server_buffered(server)))
+            real_abort()
 
         transport.abortConnection = abortConnection
         # Send until the server stops reading: it then holds replies it cannot flush.

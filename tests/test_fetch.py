@@ -22,15 +22,15 @@ from twisted.trial.unittest import SynchronousTestCase, TestCase
 from twisted.web.client import HTTPConnectionPool
 from twisted.web.server import Site
 
-from tests._certificates import makeSelfSigned
+from tests._certificates import make_self_signed
 from tests._http_servers import (
     BINARY,
     Chunked,
     NeverResolves,
-    closedPort,
-    listenCanned,
-    listenWeb,
-    temporaryDirectory,
+    closed_port,
+    listen_canned,
+    listen_web,
+    temporary_directory,
 )
 from twistsock import (
     CertificateError,
@@ -135,7 +135,7 @@ class MemoryFetchTests(SynchronousTestCase):
         failure = self.failureResultOf(d, ConnectionRefused)
         self.assertEqual((failure.value.host, failure.value.port), ("example.com", 8080))  # type: ignore[union-attr]
 
-    def test_connectTimeout(self) -> None:
+    def test_connect_timeout(self) -> None:
         """
         A connection attempt that times out fails with L{ConnectTimeout} (28).
         """
@@ -146,7 +146,7 @@ class MemoryFetchTests(SynchronousTestCase):
         failure = self.failureResultOf(d, ConnectTimeout)
         self.assertEqual(failure.value.curl_exit_code, 28)  # type: ignore[union-attr]
 
-    def test_stallMidBody(self) -> None:
+    def test_stall_mid_body(self) -> None:
         """
         A server that stalls in the middle of the body makes the fetch fail with
         L{OperationTimeout} (28) when C{timeout} passes, not before, and the connection is
@@ -162,7 +162,7 @@ class MemoryFetchTests(SynchronousTestCase):
         self.assertEqual(failure.value.curl_exit_code, 28)  # type: ignore[union-attr]
         self.assertTrue(transport.disconnected)
 
-    def test_timeoutWhileResolving(self) -> None:
+    def test_timeout_while_resolving(self) -> None:
         """
         The deadline also covers name resolution: a resolver that never answers gives
         L{OperationTimeout}, not a resolution error.
@@ -183,7 +183,7 @@ class MemoryFetchTests(SynchronousTestCase):
         self.assertTrue(transport.disconnected)
         self.assertEqual(self.reactor.getDelayedCalls(), [])
 
-    def test_cancelWhileConnecting(self) -> None:
+    def test_cancel_while_connecting(self) -> None:
         """
         Cancelling the fetch of an IP literal while it connects stops the connection
         attempt and fails with L{CancelledError}.
@@ -194,7 +194,7 @@ class MemoryFetchTests(SynchronousTestCase):
         self.assertTrue(self.reactor.connectors[0].stoppedConnecting)  # type: ignore[attr-defined]
         self.assertEqual(self.reactor.getDelayedCalls(), [])
 
-    def test_connectRaisingFailsTheDeferred(self) -> None:
+    def test_connect_raising_fails_the_deferred(self) -> None:
         """
         A reactor whose C{connectTCP} raises makes the returned Deferred fail (nothing
         raises out of C{fetch}), with or without redirects to follow, and the deadline
@@ -211,7 +211,7 @@ class MemoryFetchTests(SynchronousTestCase):
             self.assertEqual(str(self.failureResultOf(d, OSError).value), "no sockets left")
             self.assertEqual(reactor.getDelayedCalls(), [])
 
-    def test_badArgumentsFailTheDeferred(self) -> None:
+    def test_bad_arguments_fail_the_deferred(self) -> None:
         """
         A malformed URL, an unsupported scheme or an injected header fail the returned
         Deferred (nothing raises) and nothing connects.
@@ -222,7 +222,7 @@ class MemoryFetchTests(SynchronousTestCase):
         self.failureResultOf(bad, InvalidHeader)
         self.assertEqual(self.reactor.tcpClients, [])
 
-    def test_redirectsNotFollowedByDefault(self) -> None:
+    def test_redirects_not_followed_by_default(self) -> None:
         """
         Without C{follow_redirects}, a redirect is the response.
         """
@@ -234,7 +234,7 @@ class MemoryFetchTests(SynchronousTestCase):
         self.assertEqual(self.successResultOf(d).code, 302)
         self.assertEqual(len(self.reactor.tcpClients), 1)
 
-    def test_redirectsFollowed(self) -> None:
+    def test_redirects_followed(self) -> None:
         """
         With C{follow_redirects}, 301, 302, 303, 307 and 308 are followed, each Location
         resolved against the current URL, and the redirects are kept in C{history}.
@@ -270,7 +270,7 @@ class MemoryFetchTests(SynchronousTestCase):
         self.assertTrue(final.value().startswith(b"GET /g HTTP/1.1\r\nHost: third.example\r\n"))
         self.assertEqual(self.reactor.tcpClients[4][1], 81)
 
-    def test_credentialsDroppedAcrossOrigins(self) -> None:
+    def test_credentials_dropped_across_origins(self) -> None:
         """
         C{Authorization} and C{Cookie} follow a redirect on the same origin but are not
         sent to another host; other extra headers are.
@@ -293,7 +293,7 @@ class MemoryFetchTests(SynchronousTestCase):
         reply(other, b"HTTP/1.1 204 No Content\r\n\r\n")
         self.assertEqual(self.successResultOf(d).code, 204)
 
-    def test_tooManyRedirects(self) -> None:
+    def test_too_many_redirects(self) -> None:
         """
         More than C{max_redirects} redirects fail with L{TooManyRedirects} (47).
         """
@@ -309,7 +309,7 @@ class MemoryFetchTests(SynchronousTestCase):
         self.assertEqual((failure.value.limit, failure.value.curl_exit_code), (2, 47))  # type: ignore[union-attr]
         self.assertEqual(len(self.reactor.tcpClients), 3)
 
-    def test_redirectToUnsupportedScheme(self) -> None:
+    def test_redirect_to_unsupported_scheme(self) -> None:
         """
         A redirect to a scheme other than http or https fails with L{UnsupportedScheme}.
         """
@@ -320,7 +320,7 @@ class MemoryFetchTests(SynchronousTestCase):
         )
         self.failureResultOf(d, UnsupportedScheme)
 
-    def redirectOnce(
+    def redirect_once(
         self, header: bytes, body: bytes
     ) -> tuple[MemoryReactorClock, Deferred[Response]]:
         """
@@ -333,32 +333,32 @@ class MemoryFetchTests(SynchronousTestCase):
         reply(connect(reactor), head + body)
         return reactor, d
 
-    def test_redirectToMalformedURL(self) -> None:
+    def test_redirect_to_malformed_url(self) -> None:
         """
         A C{Location} that is not a valid URL fails with L{MalformedURL} (3, as curl's
         "The redirect target URL could not be parsed"), not with the C{ValueError} that
         C{urljoin} raises, and nothing more is connected.
         """
         for location in [b"http://[::1", b"http://a.example:99999/", b"http://[zz]/"]:
-            reactor, d = self.redirectOnce(b"Location: " + location, b"")
+            reactor, d = self.redirect_once(b"Location: " + location, b"")
             failure = self.failureResultOf(d, MalformedURL)
             self.assertEqual(failure.value.curl_exit_code, 3)  # type: ignore[union-attr]
             self.assertEqual(failure.value.url, location.decode())  # type: ignore[union-attr]
             self.assertEqual(len(reactor.tcpClients), 1)
             self.assertEqual(reactor.getDelayedCalls(), [])
 
-    def test_emptyLocationIsFinal(self) -> None:
+    def test_empty_location_is_final(self) -> None:
         """
         A redirect with an empty C{Location} is the final response, as one without any
         C{Location} is (curl ignores an empty one): it is not a redirect to itself.
         """
         for head in [b"Location:", b"Location:   ", b"X-No-Location: 1"]:
-            reactor, d = self.redirectOnce(head, b"hi")
+            reactor, d = self.redirect_once(head, b"hi")
             response = self.successResultOf(d)
             self.assertEqual((response.code, response.body, response.history), (302, b"hi", ()))
             self.assertEqual(len(reactor.tcpClients), 1)
 
-    def test_ipLiteralsSkipTheResolver(self) -> None:
+    def test_ip_literals_skip_the_resolver(self) -> None:
         """
         An IPv4 or IPv6 literal is connected to at once, to that address and port with the
         connect timeout: the name resolver is never asked (here it would never answer).
@@ -373,7 +373,7 @@ class MemoryFetchTests(SynchronousTestCase):
         transport = connect(self.reactor, 0)
         reply(transport, b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
 
-    def test_ipLiteralRefusedAtOnce(self) -> None:
+    def test_ip_literal_refused_at_once(self) -> None:
         """
         A refused connection to an IP literal fails at once with L{ConnectionRefused}, with
         no attempt delay (C{HostnameEndpoint} waits for its next 0.3 s attempt tick).
@@ -392,8 +392,8 @@ class WebServerTests(TestCase):
     """
 
     def setUp(self) -> None:
-        directory = temporaryDirectory(self)
-        self.port = listenWeb(self, reactor, directory)
+        directory = temporary_directory(self)
+        self.port = listen_web(self, reactor, directory)
         self.pool = HTTPConnectionPool(reactor, persistent=False)
         self.addCleanup(self.pool.closeCachedConnections)
 
@@ -424,7 +424,7 @@ class WebServerTests(TestCase):
         return ours
 
     @inlineCallbacks
-    def test_staticFile(self) -> Any:
+    def test_static_file(self) -> Any:
         """
         A static file: same status, headers and body as treq.
         """
@@ -432,7 +432,7 @@ class WebServerTests(TestCase):
         self.assertEqual(response.body, b"hello, world\n")
 
     @inlineCallbacks
-    def test_binaryFile(self) -> Any:
+    def test_binary_file(self) -> Any:
         """
         A binary file (every byte value) arrives intact.
         """
@@ -450,7 +450,7 @@ class WebServerTests(TestCase):
         self.assertIn(b"6\r\nfirst \r\n", response.raw)
 
     @inlineCallbacks
-    def test_notFound(self) -> Any:
+    def test_not_found(self) -> Any:
         """
         A 404 is a response like any other, not a failure.
         """
@@ -458,7 +458,7 @@ class WebServerTests(TestCase):
         self.assertEqual(response.code, 404)
 
     @inlineCallbacks
-    def test_redirectNotFollowed(self) -> Any:
+    def test_redirect_not_followed(self) -> Any:
         """
         Without following, both clients return the 302 itself.
         """
@@ -467,7 +467,7 @@ class WebServerTests(TestCase):
         self.assertEqual(response.headers.get("location"), "static/hello.txt")
 
     @inlineCallbacks
-    def test_redirectsFollowed(self) -> Any:
+    def test_redirects_followed(self) -> Any:
         """
         Following redirects (relative and absolute), both clients end on the same response.
         """
@@ -478,7 +478,7 @@ class WebServerTests(TestCase):
         self.assertEqual(response.body, b"first second third")
 
     @inlineCallbacks
-    def test_redirectLoop(self) -> Any:
+    def test_redirect_loop(self) -> Any:
         """
         A redirect loop ends with L{TooManyRedirects}.
         """
@@ -493,28 +493,28 @@ class RawServerTests(TestCase):
     """
 
     @inlineCallbacks
-    def failsWith(self, kind: type[Exception], reply: bytes, after: str, **kw: Any) -> Any:
+    def fails_with(self, kind: type[Exception], reply: bytes, after: str, **kw: Any) -> Any:
         """Fetch from a canned server and expect C{kind}; return the exception."""
-        port, factory = listenCanned(self, reactor, reply, after)
+        port, factory = listen_canned(self, reactor, reply, after)
         e = yield self.assertFailure(
             fetch(f"http://127.0.0.1:{port}/", reactor=reactor, **kw), kind
         )
         self.assertEqual(len(factory.requests), 1)
         return e
 
-    def test_stallMidBody(self) -> Any:
+    def test_stall_mid_body(self) -> Any:
         """
         A server that stops sending in the middle of the body: L{OperationTimeout} at the
         deadline, and the connection is closed.
         """
         reply = b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\npartial"
-        return self.failsWith(OperationTimeout, reply, "stall", timeout=0.5)
+        return self.fails_with(OperationTimeout, reply, "stall", timeout=0.5)
 
-    def test_neverAnswers(self) -> Any:
+    def test_never_answers(self) -> Any:
         """
         A server that accepts and never answers: L{OperationTimeout}.
         """
-        return self.failsWith(OperationTimeout, b"", "stall", timeout=0.5)
+        return self.fails_with(OperationTimeout, b"", "stall", timeout=0.5)
 
     @inlineCallbacks
     def test_reset(self) -> Any:
@@ -522,45 +522,45 @@ class RawServerTests(TestCase):
         A connection reset in the middle of the body: L{ConnectionReset} (56), said so.
         """
         reply = b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\npartial"
-        e = yield self.failsWith(ConnectionReset, reply, "reset")
+        e = yield self.fails_with(ConnectionReset, reply, "reset")
         self.assertEqual(
             str(e), f"Recv failure: Connection reset by peer after {len(reply)} bytes"
         )
 
-    def test_closeMidBody(self) -> Any:
+    def test_close_mid_body(self) -> Any:
         """
         A clean close in the middle of the body: L{PartialBody} (18).
         """
         reply = b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\npartial"
-        return self.failsWith(PartialBody, reply, "close")
+        return self.fails_with(PartialBody, reply, "close")
 
     def test_garbage(self) -> Any:
         """
         A reply that is not HTTP: L{MalformedResponse} (8).
         """
-        return self.failsWith(MalformedResponse, b"SSH-2.0-OpenSSH_9.6\r\n\r\n", "close")
+        return self.fails_with(MalformedResponse, b"SSH-2.0-OpenSSH_9.6\r\n\r\n", "close")
 
-    def test_emptyReply(self) -> Any:
+    def test_empty_reply(self) -> Any:
         """
         A server that closes without a byte: L{EmptyReply} (52).
         """
-        return self.failsWith(EmptyReply, b"", "close")
+        return self.fails_with(EmptyReply, b"", "close")
 
-    def test_transferEncodingWithContentLength(self) -> Any:
+    def test_transfer_encoding_with_content_length(self) -> Any:
         """
         C{Transfer-Encoding} with C{Content-Length}: L{MalformedResponse} (8).
         """
         reply = (
             b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n0\r\n\r\n"
         )
-        return self.failsWith(MalformedResponse, reply, "stall")
+        return self.fails_with(MalformedResponse, reply, "stall")
 
     @inlineCallbacks
-    def test_closeDelimited(self) -> Any:
+    def test_close_delimited(self) -> Any:
         """
         A body delimited by the server's close arrives complete.
         """
-        port, _ = listenCanned(self, reactor, b"HTTP/1.0 200 OK\r\n\r\nto the end", "close")
+        port, _ = listen_canned(self, reactor, b"HTTP/1.0 200 OK\r\n\r\nto the end", "close")
         response = yield fetch(f"http://127.0.0.1:{port}/", reactor=reactor)
         self.assertEqual(response.body, b"to the end")
 
@@ -568,11 +568,11 @@ class RawServerTests(TestCase):
         """
         A closed port: L{ConnectionRefused} (7).
         """
-        d = fetch(f"http://127.0.0.1:{closedPort(reactor)}/", reactor=reactor)
+        d = fetch(f"http://127.0.0.1:{closed_port(reactor)}/", reactor=reactor)
         return self.assertFailure(d, ConnectionRefused)
 
     @inlineCallbacks
-    def test_ipv6Literal(self) -> Any:
+    def test_ipv6_literal(self) -> Any:
         """
         An IPv6 literal URL connects over IPv6 and sends C{Host: [::1]:PORT}.
         """
@@ -593,9 +593,9 @@ class TLSTests(TestCase):
     """
 
     def setUp(self) -> None:
-        directory = temporaryDirectory(self)
-        keyPath, certPath = makeSelfSigned(directory)
-        pem = keyPath.read_bytes() + certPath.read_bytes()
+        directory = temporary_directory(self)
+        key_path, cert_path = make_self_signed(directory)
+        pem = key_path.read_bytes() + cert_path.read_bytes()
         options = self.options = PrivateCertificate.loadPEM(pem).options()
         port = reactor.listenSSL(0, Site(Chunked()), options, interface="127.0.0.1")
         self.addCleanup(port.stopListening)
@@ -616,7 +616,7 @@ class TLSTests(TestCase):
         self.assertEqual(response.body, b"first second third")
 
     @inlineCallbacks
-    def test_noCloseNotify(self) -> Any:
+    def test_no_close_notify(self) -> Any:
         """
         A close-delimited body ended by a TCP close without the TLS close_notify alert
         (a possible truncation) is L{ConnectionReset} (56), saying that, not "reset by
@@ -636,11 +636,11 @@ class TLSTests(TestCase):
         )
 
     @inlineCallbacks
-    def test_notTLS(self) -> Any:
+    def test_not_tls(self) -> Any:
         """
         A server that answers a TLS hello in plain HTTP: L{TLSHandshakeError} (35).
         """
-        port, _ = listenCanned(self, reactor, b"HTTP/1.1 400 Bad Request\r\n\r\n", "close")
+        port, _ = listen_canned(self, reactor, b"HTTP/1.1 400 Bad Request\r\n\r\n", "close")
         d = fetch(f"https://127.0.0.1:{port}/", reactor=reactor)
         e = yield self.assertFailure(d, TLSHandshakeError)
         self.assertEqual(e.curl_exit_code, 35)

@@ -40,7 +40,7 @@ _NOT_APPLICABLE = {
 }
 
 
-def _leanCases(builder: type) -> dict[str, type]:
+def _lean_cases(builder: type) -> dict[str, type]:
     """
     Test case classes that run the Twisted reactor tests of C{builder} on the lean reactor.
     """
@@ -62,7 +62,7 @@ for _builder in (
     test_tcp.AbortConnectionTests,
     test_unix.UNIXTestsBuilder,
 ):
-    globals().update(_leanCases(_builder))
+    globals().update(_lean_cases(_builder))
 
 
 class FailingHandlerTests(SynchronousTestCase):
@@ -70,7 +70,7 @@ class FailingHandlerTests(SynchronousTestCase):
     A handler that raises is logged and disconnected; the loop goes on.
     """
 
-    def test_exceptionInDataReceived(self) -> None:
+    def test_exception_in_data_received(self) -> None:
         """
         An exception from C{dataReceived} is logged and closes that connection only.
         """
@@ -97,7 +97,7 @@ class FailingHandlerTests(SynchronousTestCase):
         self.assertEqual(client.recv(10), b"")  # that connection was closed
         self.assertIn(port, reactor.getReaders())  # and the server goes on listening
 
-    def test_exceptionEscapingTheHandler(self) -> None:
+    def test_exception_escaping_the_handler(self) -> None:
         """
         An exception that escapes the event handler itself (here from C{connectionLost},
         which Twisted calls outside its own error handling) is logged by the lean loop,

@@ -18,7 +18,7 @@ class PublicAPITests(SynchronousTestCase):
     One facade with C{__all__}; implementation lives in private modules.
     """
 
-    def test_allIsImportable(self) -> None:
+    def test_all_is_importable(self) -> None:
         """
         Every name in C{__all__} exists and is documented.
         """
@@ -27,7 +27,7 @@ class PublicAPITests(SynchronousTestCase):
             if name != "__version__":
                 self.assertTrue(inspect.getdoc(value), f"{name} has no docstring")
 
-    def test_mainNames(self) -> None:
+    def test_main_names(self) -> None:
         """
         The names the README promises are exported.
         """
@@ -42,7 +42,7 @@ class PublicAPITests(SynchronousTestCase):
         ):
             self.assertIn(name, twistsock.__all__)
 
-    def test_implementationModulesArePrivate(self) -> None:
+    def test_implementation_modules_are_private(self) -> None:
         """
         Every module in the package is private, except the facade's companions that
         tools need by name: C{tap} (twistd) and C{__main__} (C{python -m}).
@@ -54,7 +54,7 @@ class PublicAPITests(SynchronousTestCase):
         }
         self.assertEqual(public, {"tap"})
 
-    def test_versionMatchesMetadata(self) -> None:
+    def test_version_matches_metadata(self) -> None:
         """
         C{__version__} is the version the package is installed as.
         """
@@ -62,7 +62,7 @@ class PublicAPITests(SynchronousTestCase):
 
         self.assertEqual(twistsock.__version__, version("twistsock"))
 
-    def test_noGlobalReactorAtImport(self) -> None:
+    def test_no_global_reactor_at_import(self) -> None:
         """
         Importing the library modules does not import the global reactor at module level.
         """

@@ -56,14 +56,14 @@ class ParseURLTests(SynchronousTestCase):
         self.assertEqual(url.host, "xn--bcher-kva.example")
         self.assertEqual(url.authority, "xn--bcher-kva.example")
 
-    def test_nonASCIIPath(self) -> None:
+    def test_non_ascii_path(self) -> None:
         """
         Non-ASCII characters in the path and query are sent percent-encoded as UTF-8;
         existing escapes are left alone.
         """
         self.assertEqual(parse_url("http://h/é?q=ü%20").target, "/%C3%A9?q=%C3%BC%20")
 
-    def test_unsupportedScheme(self) -> None:
+    def test_unsupported_scheme(self) -> None:
         """
         Schemes other than http and https fail with L{UnsupportedScheme}, curl exit 1.
         """
@@ -96,7 +96,7 @@ class ParseURLTests(SynchronousTestCase):
 
     @settings(max_examples=50, deadline=None)
     @given(st.text(), st.sampled_from(["\r", "\n", "\x00"]), st.text())
-    def test_noInjectionThroughURL(self, before: str, control: str, after: str) -> None:
+    def test_no_injection_through_url(self, before: str, control: str, after: str) -> None:
         """
         Any URL holding CR, LF or NUL is refused, wherever it is.
         """
@@ -108,14 +108,14 @@ class HeaderTests(SynchronousTestCase):
     Extra headers are checked before anything is sent.
     """
 
-    def test_parseHeaderLine(self) -> None:
+    def test_parse_header_line(self) -> None:
         """
         C{Name: value} splits at the first colon; surrounding blanks are dropped.
         """
         self.assertEqual(parse_header_line("X-A:  b: c \t"), ("X-A", "b: c"))
         self.assertEqual(parse_header_line("X-Empty:"), ("X-Empty", ""))
 
-    def test_invalidHeaderLines(self) -> None:
+    def test_invalid_header_lines(self) -> None:
         """
         No colon, a name that is not a token, or CR, LF or NUL in the value fail with
         L{InvalidHeader} (curl's bad-argument exit 43).
@@ -131,7 +131,7 @@ class HeaderTests(SynchronousTestCase):
             e = self.assertRaises(InvalidHeader, parse_header_line, bad)
             self.assertEqual((e.header, e.curl_exit_code), (bad, 43))
 
-    def test_validateHeaders(self) -> None:
+    def test_validate_headers(self) -> None:
         """
         Mappings and pair sequences are both accepted; an injected CR/LF is refused.
         """
@@ -140,13 +140,13 @@ class HeaderTests(SynchronousTestCase):
         self.assertEqual(validate_headers(None), ())
         self.assertRaises(InvalidHeader, validate_headers, {"A": "1\r\nB: 2"})
 
-    def test_surroundingWhitespace(self) -> None:
+    def test_surrounding_whitespace(self) -> None:
         """
         Whitespace around a value is dropped (h11 would refuse it when sending).
         """
         self.assertEqual(validate_headers({"A": " \t1 2\t "}), (("A", "1 2"),))
 
-    def test_h11Refusal(self) -> None:
+    def test_h11_refusal(self) -> None:
         """
         A request h11 would refuse (two C{Host} headers) fails with L{InvalidHeader} when
         it is built, not later when the connection is made.
@@ -157,7 +157,7 @@ class HeaderTests(SynchronousTestCase):
 
     @settings(max_examples=50, deadline=None)
     @given(st.text(), st.sampled_from(["\r", "\n", "\x00"]), st.text())
-    def test_noInjectionThroughHeaders(self, before: str, control: str, after: str) -> None:
+    def test_no_injection_through_headers(self, before: str, control: str, after: str) -> None:
         """
         Any header value holding CR, LF or NUL is refused.
         """
@@ -169,7 +169,7 @@ class RequestBytesTests(SynchronousTestCase):
     The bytes sent for a GET.
     """
 
-    def test_exactBytes(self) -> None:
+    def test_exact_bytes(self) -> None:
         """
         The request line, then Host, User-Agent, Accept, Connection, then extra headers.
         """
@@ -185,7 +185,7 @@ class RequestBytesTests(SynchronousTestCase):
             b"\r\n",
         )
 
-    def test_replaceDefaults(self) -> None:
+    def test_replace_defaults(self) -> None:
         """
         An extra header named like a default one (any case) replaces it in place.
         """
@@ -202,7 +202,7 @@ class RequestBytesTests(SynchronousTestCase):
             ),
         )
 
-    def test_h11EventBuiltOnce(self) -> None:
+    def test_h11_event_built_once(self) -> None:
         """
         The h11 event is built and checked once per request (in L{build_request}), then
         shared by every connection that sends it; sending it twice gives the same bytes.

@@ -58,13 +58,13 @@ class OptionsTests(SynchronousTestCase):
             },
         )
 
-    def test_barePort(self) -> None:
+    def test_bare_port(self) -> None:
         """
         A bare number means TCP on all interfaces: C{serverFromString} would reject it.
         """
         self.assertEqual(parse("--port", "9999")["ports"], ["tcp:9999"])
 
-    def test_repeatablePorts(self) -> None:
+    def test_repeatable_ports(self) -> None:
         """
         C{--port} and C{-p} can be given many times; endpoint descriptions pass through.
         """
@@ -73,14 +73,14 @@ class OptionsTests(SynchronousTestCase):
             options["ports"], ["tcp:1234", "tcp6:1235:interface=\\:\\:1", "unix:/tmp/x"]
         )
 
-    def test_badEndpoint(self) -> None:
+    def test_bad_endpoint(self) -> None:
         """
         An unknown endpoint type is a usage error naming the value.
         """
         error = self.assertRaises(usage.UsageError, parse, "--port", "bogus:1")
         self.assertIn("bogus:1", str(error))
 
-    def test_allOptions(self) -> None:
+    def test_all_options(self) -> None:
         """
         Every option reaches the factory's keyword arguments.
         """
@@ -102,14 +102,14 @@ class OptionsTests(SynchronousTestCase):
         self.assertFalse(factory.direct_write)
         self.assertEqual(factory.line_timeout, 7.0)
 
-    def test_noWelcome(self) -> None:
+    def test_no_welcome(self) -> None:
         """
         C{--no-welcome} turns the greeting off; with C{--welcome} it is a contradiction.
         """
         self.assertIsNone(parse("--no-welcome")["factory"]["welcome"])
         self.assertRaises(usage.UsageError, parse, "--no-welcome", "--welcome", "x")
 
-    def test_badValues(self) -> None:
+    def test_bad_values(self) -> None:
         """
         Each invalid value is a usage error that names the option.
         """
@@ -128,7 +128,7 @@ class OptionsTests(SynchronousTestCase):
             error = self.assertRaises(usage.UsageError, parse, *argv)
             self.assertIn(needle, str(error))
 
-    def test_oneLineErrorForTwistd(self) -> None:
+    def test_one_line_error_for_twistd(self) -> None:
         """
         The options twistd uses turn a usage error into one line and exit status 1.
         """
@@ -139,7 +139,7 @@ class OptionsTests(SynchronousTestCase):
         self.assertEqual(message.count("\n"), 0)
         self.assertTrue(message.startswith("twistd twistsock: error: --max-connections"))
 
-    def test_helpShowsDefaults(self) -> None:
+    def test_help_shows_defaults(self) -> None:
         """
         The help text lists every option with its default.
         """
@@ -200,7 +200,7 @@ class ServiceTests(SynchronousTestCase):
         self.reactor = MemoryReactorClock()
         self.factory = OKEchoFactory(reactor=self.reactor)
 
-    def test_makeService(self) -> None:
+    def test_make_service(self) -> None:
         """
         C{makeService} builds a service that listens on every port given.
         """
@@ -212,7 +212,7 @@ class ServiceTests(SynchronousTestCase):
         assert isinstance(echo, tap.EchoServerService)
         self.assertEqual([d for d, _ in echo.endpoints], ["tcp:0", "tcp:0:interface=127.0.0.1"])
 
-    def test_listenAndStop(self) -> None:
+    def test_listen_and_stop(self) -> None:
         """
         Starting listens on every endpoint; stopping stops listening and closes clients.
         """
@@ -234,15 +234,15 @@ class ServiceTests(SynchronousTestCase):
         client.connectionLost(None)  # type: ignore[arg-type]
         self.successResultOf(stopped)
 
-    def test_portInUse(self) -> None:
+    def test_port_in_use(self) -> None:
         """
         A port already in use ends startup with exit status 1 and one line on stderr that
         names the address.
         """
         stderr = io.StringIO()
         self.patch(sys, "__stderr__", stderr)
-        inUse = OSError(errno.EADDRINUSE, "Address already in use")
-        endpoint = FakeEndpoint(CannotListenError("", 8888, inUse))
+        in_use = OSError(errno.EADDRINUSE, "Address already in use")
+        endpoint = FakeEndpoint(CannotListenError("", 8888, in_use))
         service = tap.EchoServerService([("tcp:8888", endpoint)], self.factory, self.reactor)
         error = self.assertRaises(SystemExit, service.privilegedStartService)
         self.assertEqual(error.code, 1)
@@ -263,23 +263,23 @@ class ChooseReactorTests(SynchronousTestCase):
     def choose(self, parent: object, modules: dict[str, object]) -> bool:
         options = parse()
         options.parent = parent  # type: ignore[assignment]
-        return tap.chooseReactor(options, modules, lambda: self.installed.append(True))
+        return tap.choose_reactor(options, modules, lambda: self.installed.append(True))
 
-    def test_installedUnderTwistd(self) -> None:
+    def test_installed_under_twistd(self) -> None:
         """
         Under twistd with no reactor installed yet, the lean reactor is installed.
         """
         self.assertTrue(self.choose({"nodaemon": True}, {}))
         self.assertEqual(self.installed, [True])
 
-    def test_userChoiceWins(self) -> None:
+    def test_user_choice_wins(self) -> None:
         """
         A reactor installed already (twistd --reactor does it while parsing) is kept.
         """
         self.assertFalse(self.choose({"nodaemon": True}, {"twisted.internet.reactor": object()}))
         self.assertEqual(self.installed, [])
 
-    def test_notOutsideTwistd(self) -> None:
+    def test_not_outside_twistd(self) -> None:
         """
         Options parsed outside twistd (tests, embedding) never install a reactor.
         """
@@ -292,7 +292,7 @@ class LateListenFailureTests(SynchronousTestCase):
     An endpoint that fails to listen after startup stops the server, with one log line.
     """
 
-    def test_lateFailureStopsTheReactor(self) -> None:
+    def test_late_failure_stops_the_reactor(self) -> None:
         """
         A listen that fails asynchronously is logged as critical and stops the reactor.
         """
@@ -312,15 +312,15 @@ class LateListenFailureTests(SynchronousTestCase):
         service = tap.EchoServerService([("systemd:0", Slow())], factory, reactor)
         service.startService()
         with capturedLogs() as events:
-            inUse = OSError(errno.EADDRINUSE, "Address already in use")
-            pending.errback(CannotListenError("", 8888, inUse))
+            in_use = OSError(errno.EADDRINUSE, "Address already in use")
+            pending.errback(CannotListenError("", 8888, in_use))
         self.assertTrue(reactor.hasStopped)
         self.assertEqual(
             [formatEvent(e) for e in events if e["log_level"].name == "critical"],
             ["cannot listen (address already in use) on systemd:0"],
         )
 
-    def test_stopWhileListening(self) -> None:
+    def test_stop_while_listening(self) -> None:
         """
         Stopping the service while a listen is pending cancels it quietly.
         """
@@ -349,14 +349,14 @@ class MakeServiceUnderRunnersTests(SynchronousTestCase):
     The plugin works under both of Twisted's runners, twistd and twist.
     """
 
-    def test_twistOptions(self) -> None:
+    def test_twist_options(self) -> None:
         """
         Under C{twist}, whose options have no C{nodaemon}, the service runs in the
         foreground.
         """
         from twisted.application.twist._options import TwistOptions
 
-        self.patch(tap, "chooseReactor", lambda config: False)
+        self.patch(tap, "choose_reactor", lambda config: False)
         options = parse("--port", "tcp:0:interface=127.0.0.1")
         options.parent = TwistOptions()
         (service,) = list(tap.makeService(options))
@@ -369,7 +369,7 @@ class FileLimitTests(SynchronousTestCase):
     The plugin raises the open-files limit so that C{--max-connections} is reachable.
     """
 
-    def test_raisesTowardHardLimit(self) -> None:
+    def test_raises_toward_hard_limit(self) -> None:
         """
         A soft limit below what is needed is raised, but never above the hard limit.
         """
@@ -385,8 +385,8 @@ class FileLimitTests(SynchronousTestCase):
 
         self.patch(resource, "getrlimit", getrlimit)
         self.patch(resource, "setrlimit", setrlimit)
-        self.assertEqual(tap.raiseFileLimit(2000), (1024, 2000))
-        self.assertEqual(tap.raiseFileLimit(100000), (2000, 4096))
+        self.assertEqual(tap.raise_file_limit(2000), (1024, 2000))
+        self.assertEqual(tap.raise_file_limit(100000), (2000, 4096))
         self.assertEqual(calls, [(2000, 4096), (4096, 4096)])
-        self.assertEqual(tap.raiseFileLimit(10), (4096, 4096))
+        self.assertEqual(tap.raise_file_limit(10), (4096, 4096))
         self.assertEqual(len(calls), 2)

@@ -24,12 +24,12 @@ from typing import Any
 
 from twisted.internet import tcp
 
-__all__ = ["canSendDirectly", "sendNow"]
+__all__ = ["can_send_directly", "send_now"]
 
 
-def canSendDirectly(transport: object) -> bool:
+def can_send_directly(transport: object) -> bool:
     """
-    Is C{transport} a plain TCP connection whose socket L{sendNow} may write to?
+    Is C{transport} a plain TCP connection whose socket L{send_now} may write to?
     """
     return (
         type(transport) is tcp.Server
@@ -39,9 +39,9 @@ def canSendDirectly(transport: object) -> bool:
     )
 
 
-def sendNow(transport: Any, data: bytes) -> None:
+def send_now(transport: Any, data: bytes) -> None:
     """
-    Write C{data} to a transport accepted by L{canSendDirectly}: at once when its buffer is
+    Write C{data} to a transport accepted by L{can_send_directly}: at once when its buffer is
     empty, the remainder (or everything, otherwise) through C{transport.write}.
     """
     if not (

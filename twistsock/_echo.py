@@ -34,13 +34,13 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
-from twistsock._directwrite import canSendDirectly, sendNow
+from twistsock._directwrite import can_send_directly, send_now
 from twistsock._framing import LineFramer, LineTooLong
 
 if TYPE_CHECKING:
     from twisted.internet.interfaces import ITransport
 
-__all__ = ["Mode", "OKEchoFactory", "OKEchoProtocol", "formatAddress"]
+__all__ = ["Mode", "OKEchoFactory", "OKEchoProtocol", "format_address"]
 
 Mode = Literal["line", "chunk", "once"]
 MODES: tuple[Mode, ...] = ("line", "chunk", "once")
@@ -59,7 +59,7 @@ REFUSALS_LOGGED_PER_SECOND = 10
 _log = Logger(namespace="twistsock")
 
 
-def formatAddress(address: IAddress | None) -> str:
+def format_address(address: IAddress | None) -> str:
     """
     Format a peer address the way the tutorial printed it: C{HOST:PORT}.
 
@@ -80,7 +80,7 @@ def formatAddress(address: IAddress | None) -> str:
     return str(address)
 
 
-def _clientIP(address: IAddress | None) -> str | None:
+def _client_ip(address: IAddress | None) -> str | None:
     """
     The IP address a per-IP limit counts a peer under, or L{None} when it has none.
 
@@ -99,7 +99,7 @@ def _clientIP(address: IAddress | None) -> str | None:
     return str(ip)
 
 
-def _asBytes(value: bytes | str, name: str) -> bytes:
+def _as_bytes(value: bytes | str, name: str) -> bytes:
     if isinstance(value, str):
         return value.encode("utf-8")
     if isinstance(value, bytes):
@@ -133,9 +133,9 @@ class OKEchoProtocol(Protocol):
     # dict is ever made (about 230 bytes less per connection).
     __slots__ = (
         "factory", "transport", "connected",
-        "_framer", "_ip", "_started", "_active", "_idleSince", "_bytesIn",
-        "_bytesOut", "_chunks", "_direct", "_abortCall", "_producing", "_paused",
-        "_closing", "_reason", "_lost", "_gone", "_once", "_linesSeen", "_lineSince",
+        "_framer", "_ip", "_started", "_active", "_idle_since", "_bytes_in",
+        "_bytes_out", "_chunks", "_direct", "_abort_call", "_producing", "_paused",
+        "_closing", "_reason", "_lost", "_gone", "_once", "_lines_seen", "_line_since",
     )  # fmt: skip
 
     def __init__(self) -> None:
@@ -146,15 +146,15 @@ class OKEchoProtocol(Protocol):
         self._ip: str | None = None
         self._started = 0.0
         self._active = False
-        self._idleSince = 0.0
-        self._linesSeen = -1
-        self._lineSince = 0.0
-        self._bytesIn = 0
-        self._bytesOut = 0
+        self._idle_since = 0.0
+        self._lines_seen = -1
+        self._line_since = 0.0
+        self._bytes_in = 0
+        self._bytes_out = 0
         self._chunks = 0
         self._direct = False
         self._once = False
-        self._abortCall: IDelayedCall | None = None
+        self._abort_call: IDelayedCall | None = None
         self._producing = False
         self._paused = False
         self._closing = False
@@ -170,29 +170,29 @@ class OKEchoProtocol(Protocol):
         """
         factory = self.factory
         clock = factory.clock
-        self._started = self._idleSince = clock.seconds()
+        self._started = self._idle_since = clock.seconds()
         if factory.max_per_ip:
-            self._ip = _clientIP(self.transport.getPeer())
+            self._ip = _client_ip(self.transport.getPeer())
         refusal = factory._admit(self)
         if refusal is not None:
-            factory._logRefusal(self._peerText(), refusal)
+            factory._log_refusal(self._peer_text(), refusal)
             self._reason = refusal
             self._write(b"ERROR server busy\n")
             self._close(factory.close_timeout)
             return
-        _log.info("Connected with {peer}", peer=self._peerText())
+        _log.info("Connected with {peer}", peer=self._peer_text())
         if factory.mode != "chunk":
             self._framer = LineFramer(factory.prefix, factory.max_line_length)
             self._once = factory.mode == "once"
-        self._direct = factory.direct_write and canSendDirectly(self.transport)
+        self._direct = factory.direct_write and can_send_directly(self.transport)
         if not ISSLTransport.providedBy(self.transport):
             self._greet()
 
-    def _peerText(self) -> str:
+    def _peer_text(self) -> str:
         """
         The client's address for log lines, computed when needed rather than stored.
         """
-        return formatAddress(self.transport.getPeer())
+        return format_address(self.transport.getPeer())
 
     def handshakeCompleted(self) -> None:
         """
@@ -239,9 +239,9 @@ class OKEchoProtocol(Protocol):
         Release the connection's slot and timers and log how it went.
         """
         self._gone = True
-        if self._abortCall is not None and self._abortCall.active():
-            self._abortCall.cancel()
-        self._abortCall = None
+        if self._abort_call is not None and self._abort_call.active():
+            self._abort_call.cancel()
+        self._abort_call = None
         if self in self.factory._clients:  # admitted, not refused
             self.factory._release(self)
             duration = self.factory.clock.seconds() - self._started
@@ -251,12 +251,12 @@ class OKEchoProtocol(Protocol):
                 why = reason.getErrorMessage()
             _log.info(
                 "Disconnected {peer} after {duration:.1f} s: {lines} lines, "
-                "{bytesIn} bytes in, {bytesOut} bytes out{why}",
-                peer=self._peerText(),
+                "{bytes_in} bytes in, {bytes_out} bytes out{why}",
+                peer=self._peer_text(),
                 duration=duration,
                 lines=lines,
-                bytesIn=self._bytesIn,
-                bytesOut=self._bytesOut,
+                bytes_in=self._bytes_in,
+                bytes_out=self._bytes_out,
                 why=f" ({why})" if why else "",
             )
         if self._lost is not None:
@@ -271,7 +271,7 @@ class OKEchoProtocol(Protocol):
         """
         if self._closing:
             return
-        self._bytesIn += len(data)
+        self._bytes_in += len(data)
         self._active = True
         framer = self._framer
         if framer is None:
@@ -280,7 +280,7 @@ class OKEchoProtocol(Protocol):
             return
         try:
             if self._once:
-                reply = framer.feedOne(data)
+                reply = framer.feed_one(data)
                 if reply is not None:
                     self._write(reply)
                     self._close(self.factory.close_timeout)
@@ -298,9 +298,9 @@ class OKEchoProtocol(Protocol):
         Send C{data}, straight to the socket when L{twistsock._directwrite} allows it.
         """
         if data:
-            self._bytesOut += len(data)
+            self._bytes_out += len(data)
             if self._direct:
-                sendNow(self.transport, data)
+                send_now(self.transport, data)
             else:
                 self.transport.write(data)
 
@@ -328,7 +328,7 @@ class OKEchoProtocol(Protocol):
 
     # -- timeouts and closing ----------------------------------------------------------
 
-    def _sweepCheck(self, now: float) -> None:
+    def _sweep_check(self, now: float) -> None:
         """
         Called by the factory's sweep: enforce the idle timeout and the line timeout.
 
@@ -346,8 +346,8 @@ class OKEchoProtocol(Protocol):
         factory = self.factory
         if self._active:
             self._active = False
-            self._idleSince = now
-        elif factory.idle_timeout and now - self._idleSince >= factory.idle_timeout:
+            self._idle_since = now
+        elif factory.idle_timeout and now - self._idle_since >= factory.idle_timeout:
             # A paused client is one the server stopped reading because it does not
             # read its replies; say so rather than blame it for silence.
             self._fail("idle timeout" if not self._paused else "idle timeout, replies unread")
@@ -356,21 +356,23 @@ class OKEchoProtocol(Protocol):
         if self._paused:
             # The rest of the line may be waiting, unread, in the kernel: the server
             # stopped reading, so the line's clock starts again when it resumes.
-            self._lineSince = now
+            self._line_since = now
         elif factory.line_timeout and framer is not None:
-            if framer.buffered and framer.lines == self._linesSeen:
-                if now - self._lineSince >= factory.line_timeout:
+            if framer.buffered and framer.lines == self._lines_seen:
+                if now - self._line_since >= factory.line_timeout:
                     self._fail(f"line timeout ({factory.line_timeout:g} s)")
             else:
                 # A new unfinished line (or none): start its clock.
-                self._linesSeen = framer.lines if framer.buffered else -1
-                self._lineSince = now
+                self._lines_seen = framer.lines if framer.buffered else -1
+                self._line_since = now
 
     def _fail(self, problem: str) -> None:
         """
         A limit was hit: tell the client in one C{ERROR} line, log it, and close.
         """
-        _log.warn("{peer}: {problem}; closing", peer=self._peerText(), problem=problem, limit=True)
+        _log.warn(
+            "{peer}: {problem}; closing", peer=self._peer_text(), problem=problem, limit=True
+        )
         self._reason = problem
         self._write(b"ERROR " + problem.encode("ascii") + b"\n")
         self._close(self.factory.close_timeout)
@@ -395,13 +397,13 @@ class OKEchoProtocol(Protocol):
             return
         self.transport.loseConnection()
         if not self._gone:
-            self._abortCall = self.factory.clock.callLater(timeout, self._abort)
+            self._abort_call = self.factory.clock.callLater(timeout, self._abort)
 
     def _abort(self) -> None:
         """
         The close deadline passed: drop the connection and whatever it still holds.
         """
-        self._abortCall = None
+        self._abort_call = None
         if not self._gone:
             abort = getattr(self.transport, "abortConnection", None)
             if abort is not None:
@@ -421,8 +423,8 @@ class OKEchoProtocol(Protocol):
         lost = self._lost
         if self._closing:
             # Already closing on a longer deadline: shorten it.
-            if self._abortCall is not None and self._abortCall.active():
-                self._abortCall.reset(timeout)
+            if self._abort_call is not None and self._abort_call.active():
+                self._abort_call.reset(timeout)
         else:
             self._reason = self._reason or "server shutting down"
             self._close(timeout)
@@ -495,8 +497,8 @@ class OKEchoFactory(Factory):
         ):
             if not math.isfinite(number) or number < 0:
                 raise ValueError(f"{name} must be a finite number >= 0, got {number}")
-        self.welcome = None if welcome is None else _asBytes(welcome, "welcome") + b"\n"
-        self.prefix = _asBytes(prefix, "prefix")
+        self.welcome = None if welcome is None else _as_bytes(welcome, "welcome") + b"\n"
+        self.prefix = _as_bytes(prefix, "prefix")
         self.mode: Mode = mode
         self.max_line_length = max_line_length
         self.idle_timeout = float(idle_timeout)
@@ -505,7 +507,7 @@ class OKEchoFactory(Factory):
         #: second, or four times per timeout when that is shorter.  A client is
         #: disconnected between the timeout and the timeout plus two intervals after it
         #: last made progress.
-        self.sweepInterval = min(
+        self.sweep_interval = min(
             [1.0] + [t / 4 for t in (self.idle_timeout, self.line_timeout) if t > 0]
         )
         self.max_connections = max_connections
@@ -518,11 +520,11 @@ class OKEchoFactory(Factory):
             reactor = cast(IReactorTime, globalReactor)
         self.clock: IReactorTime = reactor
         self._clients: set[OKEchoProtocol] = set()
-        self._perIP: dict[str, int] = {}
-        self._sweepCall: IDelayedCall | None = None
-        self._refusalWindow = -math.inf
-        self._refusalsInWindow = 0
-        self._refusalsUnlogged = 0
+        self._per_ip: dict[str, int] = {}
+        self._sweep_call: IDelayedCall | None = None
+        self._refusal_window = -math.inf
+        self._refusals_in_window = 0
+        self._refusals_unlogged = 0
 
     @property
     def connections(self) -> int:
@@ -539,42 +541,42 @@ class OKEchoFactory(Factory):
             return f"server busy (max {self.max_connections} connections)"
         ip = protocol._ip
         if ip is not None and self.max_per_ip:
-            if self._perIP.get(ip, 0) >= self.max_per_ip:
+            if self._per_ip.get(ip, 0) >= self.max_per_ip:
                 return f"server busy (max {self.max_per_ip} connections per IP)"
-            self._perIP[ip] = self._perIP.get(ip, 0) + 1
+            self._per_ip[ip] = self._per_ip.get(ip, 0) + 1
         self._clients.add(protocol)
-        if (self.idle_timeout or self.line_timeout) and self._sweepCall is None:
-            self._sweepCall = self.clock.callLater(self.sweepInterval, self._sweep)
+        if (self.idle_timeout or self.line_timeout) and self._sweep_call is None:
+            self._sweep_call = self.clock.callLater(self.sweep_interval, self._sweep)
         return None
 
     def _sweep(self) -> None:
         """
         Check every client for idleness; one timer for the whole server.
         """
-        self._sweepCall = None
+        self._sweep_call = None
         if not self._clients:
             return
         now = self.clock.seconds()
         for client in list(self._clients):
-            client._sweepCheck(now)
+            client._sweep_check(now)
         if self._clients:
-            self._sweepCall = self.clock.callLater(self.sweepInterval, self._sweep)
+            self._sweep_call = self.clock.callLater(self.sweep_interval, self._sweep)
 
-    def _logRefusal(self, peer: str, refusal: str) -> None:
+    def _log_refusal(self, peer: str, refusal: str) -> None:
         """
         Log a refused connection: one line each, up to L{REFUSALS_LOGGED_PER_SECOND} in a
         second; past that a flood of connections must not become a flood of log lines,
         so the rest are counted, and the next line logged says how many were not.
         """
         now = self.clock.seconds()
-        if now - self._refusalWindow >= 1.0:
-            self._refusalWindow = now
-            self._refusalsInWindow = 0
-        if self._refusalsInWindow >= REFUSALS_LOGGED_PER_SECOND:
-            self._refusalsUnlogged += 1
+        if now - self._refusal_window >= 1.0:
+            self._refusal_window = now
+            self._refusals_in_window = 0
+        if self._refusals_in_window >= REFUSALS_LOGGED_PER_SECOND:
+            self._refusals_unlogged += 1
             return
-        self._refusalsInWindow += 1
-        unlogged, self._refusalsUnlogged = self._refusalsUnlogged, 0
+        self._refusals_in_window += 1
+        unlogged, self._refusals_unlogged = self._refusals_unlogged, 0
         _log.warn(
             "Refused {peer}: {refusal}{more}",
             peer=peer,
@@ -585,16 +587,16 @@ class OKEchoFactory(Factory):
 
     def _release(self, protocol: OKEchoProtocol) -> None:
         self._clients.discard(protocol)
-        if not self._clients and self._sweepCall is not None:
-            self._sweepCall.cancel()
-            self._sweepCall = None
+        if not self._clients and self._sweep_call is not None:
+            self._sweep_call.cancel()
+            self._sweep_call = None
         ip = protocol._ip
         if ip is not None and self.max_per_ip:
-            left = self._perIP.get(ip, 0) - 1
+            left = self._per_ip.get(ip, 0) - 1
             if left > 0:
-                self._perIP[ip] = left
+                self._per_ip[ip] = left
             else:
-                self._perIP.pop(ip, None)
+                self._per_ip.pop(ip, None)
 
     def shutdown(self, timeout: float = 1.0) -> Deferred[Any]:
         """

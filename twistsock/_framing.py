@@ -89,7 +89,7 @@ class LineFramer:
         rest = buf[end:]
         if end > self._max or len(rest) >= self._max:
             # Only a chunk longer than the limit can hold an over-long line.
-            return self._feedLong(complete, rest)
+            return self._feed_long(complete, rest)
         self._buffer = rest
         count = complete.count(b"\n")
         self.lines += count
@@ -97,7 +97,7 @@ class LineFramer:
             return self._prefix + complete
         return self._prefix + complete[:-1].replace(b"\n", self._joiner) + b"\n"
 
-    def _feedLong(self, complete: bytes, rest: bytes) -> bytes:
+    def _feed_long(self, complete: bytes, rest: bytes) -> bytes:
         """
         The slow path of L{feed}: check each complete line against the limit.
         """
@@ -125,7 +125,7 @@ class LineFramer:
             return b""
         return self._prefix + self._joiner.join(pieces) + b"\n"
 
-    def feedOne(self, data: bytes) -> bytes | None:
+    def feed_one(self, data: bytes) -> bytes | None:
         """
         Like L{feed}, but answer only the first line and forget the rest.
 

@@ -15,7 +15,7 @@ handler is logged and never stops the loop.  The one visible difference: a legac
 written while handling an event shows C{[-]} instead of the connection's prefix.
 
 Who installs it: C{twistd -n twistsock} does, on Linux, when the user names no reactor
-(L{twistsock.tap.chooseReactor}); C{twistd --reactor=epoll} (or any other) keeps Twisted's
+(L{twistsock.tap.choose_reactor}); C{twistd --reactor=epoll} (or any other) keeps Twisted's
 choice.  C{twistd -r twistsock-epoll} asks for it explicitly, and L{install} installs it in a
 program of your own, before anything imports C{twisted.internet.reactor}.
 """

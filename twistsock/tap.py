@@ -36,7 +36,7 @@ from twistsock._echo import (
     DEFAULT_WELCOME,
     MODES,
     OKEchoFactory,
-    formatAddress,
+    format_address,
 )
 
 __all__ = [
@@ -44,7 +44,7 @@ __all__ = [
     "ListenFailed",
     "Options",
     "ServerOptions",
-    "chooseReactor",
+    "choose_reactor",
     "makeService",
 ]
 
@@ -57,7 +57,7 @@ SHUTDOWN_TIMEOUT = 1.0
 FD_RESERVE = 32
 
 
-def endpointDescription(port: str) -> str:
+def endpoint_description(port: str) -> str:
     """
     Turn a C{--port} value into an endpoint description.
 
@@ -172,7 +172,7 @@ class ServerOptions(usage.Options):
         """
         if not port.strip():
             raise usage.UsageError("--port must not be empty")
-        self["ports"].append(endpointDescription(port))
+        self["ports"].append(endpoint_description(port))
 
     opt_p = opt_port
 
@@ -230,14 +230,14 @@ class Options(ServerOptions):
             ) from None
 
 
-def _listenError(description: str, failure: Failure) -> str:
+def _listen_error(description: str, failure: Failure) -> str:
     """
     One line that says which address could not be listened on and why.
     """
     error = failure.value
     if isinstance(error, CannotListenError):
-        socketError = error.socketError
-        code = getattr(socketError, "errno", None)
+        socket_error = error.socketError
+        code = getattr(socket_error, "errno", None)
         if code == errno.EADDRINUSE:
             why = "address already in use"
         elif code == errno.EACCES:
@@ -245,7 +245,7 @@ def _listenError(description: str, failure: Failure) -> str:
         elif code == errno.EADDRNOTAVAIL:
             why = "address not available on this machine"
         else:
-            why = str(getattr(socketError, "strerror", None) or socketError)
+            why = str(getattr(socket_error, "strerror", None) or socket_error)
     else:
         why = failure.getErrorMessage()
     # The reason comes first: a daemonizing twistd passes only the first 100 bytes of this
@@ -293,14 +293,14 @@ class EchoServerService(Service):
         endpoints: list[tuple[str, IStreamServerEndpoint]],
         factory: OKEchoFactory,
         reactor: IReactorCore,
-        shutdownTimeout: float = SHUTDOWN_TIMEOUT,
+        shutdown_timeout: float = SHUTDOWN_TIMEOUT,
         foreground: bool = True,
     ) -> None:
         self.foreground = foreground
         self.endpoints = endpoints
         self.factory = factory
         self.reactor = reactor
-        self.shutdownTimeout = shutdownTimeout
+        self.shutdown_timeout = shutdown_timeout
         self.ports: list[IListeningPort] = []
         self._listening: list[Deferred[IListeningPort]] = []
 
@@ -323,12 +323,12 @@ class EchoServerService(Service):
             failed = _FirstOutcome()
             d.addErrback(failed.record)
             if failed.failure is not None:
-                self._cannotListen(ListenFailed(_listenError(description, failed.failure)))
+                self._cannot_listen(ListenFailed(_listen_error(description, failed.failure)))
             # From now on a failure is a late one (an endpoint that listens asynchronously).
-            failed.later = partial(self._lateFailure, description=description)
+            failed.later = partial(self._late_failure, description=description)
             self._listening.append(d)
 
-    def _cannotListen(self, error: ListenFailed) -> None:
+    def _cannot_listen(self, error: ListenFailed) -> None:
         """
         End startup because an endpoint could not listen.
 
@@ -341,9 +341,9 @@ class EchoServerService(Service):
         if not self.foreground:
             _log.critical("{problem}", problem=str(error))
             raise error
-        realStderr = sys.__stderr__ or sys.stderr
-        realStderr.write(f"twistd twistsock: {error}\n")
-        realStderr.flush()
+        real_stderr = sys.__stderr__ or sys.stderr
+        real_stderr.write(f"twistd twistsock: {error}\n")
+        real_stderr.flush()
         raise SystemExit(1)
 
     def _listened(self, port: IListeningPort, description: str) -> IListeningPort:
@@ -351,17 +351,17 @@ class EchoServerService(Service):
         _log.info(
             "twistsock listening on {description} ({address})",
             description=description,
-            address=formatAddress(port.getHost()),
+            address=format_address(port.getHost()),
         )
         return port
 
-    def _lateFailure(self, failure: Failure, description: str) -> None:
+    def _late_failure(self, failure: Failure, description: str) -> None:
         """
         An endpoint failed to listen after startup: log it and stop the server.
         """
         if failure.check(CancelledError):
             return  # stopService cancelled a pending listen
-        _log.critical("{problem}", problem=_listenError(description, failure))
+        _log.critical("{problem}", problem=_listen_error(description, failure))
         if self.reactor.running:
             self.reactor.stop()
 
@@ -375,11 +375,11 @@ class EchoServerService(Service):
         for d in self._listening:
             d.cancel()
         self._listening = []
-        stopping.append(self.factory.shutdown(self.shutdownTimeout))
+        stopping.append(self.factory.shutdown(self.shutdown_timeout))
         return DeferredList(stopping, consumeErrors=True)
 
 
-def raiseFileLimit(needed: int) -> tuple[int, int]:
+def raise_file_limit(needed: int) -> tuple[int, int]:
     """
     Raise the open-files soft limit toward the hard limit so C{needed} descriptors fit.
 
@@ -396,7 +396,7 @@ def raiseFileLimit(needed: int) -> tuple[int, int]:
     return soft, resource.getrlimit(resource.RLIMIT_NOFILE)[0]
 
 
-def chooseReactor(
+def choose_reactor(
     config: ServerOptions,
     modules: Mapping[str, object] = sys.modules,
     install: Callable[[], None] | None = None,
@@ -432,21 +432,21 @@ def makeService(config: ServerOptions) -> MultiService:
     """
     Build the twistsock service from parsed options.
     """
-    chooseReactor(config)
+    choose_reactor(config)
     from twisted.internet import reactor
 
     kwargs = config["factory"]
     factory = OKEchoFactory(reactor=reactor, **kwargs)
     needed = kwargs["max_connections"] + FD_RESERVE
-    before, after = raiseFileLimit(needed)
+    before, after = raise_file_limit(needed)
     if after != resource.RLIM_INFINITY and after < needed:
         _log.warn(
             "open-files limit is {limit}, below the {needed} that --max-connections "
-            "{maxConnections} needs: clients beyond about {usable} will be refused by the "
+            "{max_connections} needs: clients beyond about {usable} will be refused by the "
             "operating system (raise it with ulimit -n)",
             limit=after,
             needed=needed,
-            maxConnections=kwargs["max_connections"],
+            max_connections=kwargs["max_connections"],
             usable=max(after - FD_RESERVE, 0),
         )
     elif after != before:

@@ -4,7 +4,7 @@ The C{twistsock-epoll} reactor for C{twistd -r}: see L{twistsock._leanreactor}.
 
 from twisted.application.reactors import Reactor
 
-twistsockEpoll = Reactor(
+twistsock_epoll = Reactor(
     "twistsock-epoll",
     "twistsock._leanreactor",
     "epoll(4) reactor without the per-event logging context (faster; from twistsock).",
