@@ -12,16 +12,9 @@ Run: C{python benchmarks/peer_twisted_linereceiver.py --port 8888 [--chunk]}
 from __future__ import annotations
 
 import argparse
-import sys
-from pathlib import Path
 
-# Running this file puts benchmarks/ first on sys.path, where benchmarks/http.py would shadow
-# the standard library's http package that Twisted imports: take that directory out.
-_HERE = Path(__file__).resolve().parent
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
-
-from twisted.internet import protocol  # noqa: E402
-from twisted.protocols.basic import LineReceiver  # noqa: E402
+from twisted.internet import protocol
+from twisted.protocols.basic import LineReceiver
 
 WELCOME = b"Welcome to the server. Type something and hit enter\n"
 PREFIX = b"OK..."

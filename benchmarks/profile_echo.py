@@ -19,26 +19,23 @@ The raw py-spy stacks are kept in C{benchmarks/results/tmp/} for flame graphs.
 
 from __future__ import annotations
 
+import argparse
+import collections
+import multiprocessing
+import os
+import shutil
+import subprocess
 import sys
+import tempfile
+import time
 from pathlib import Path
+from typing import Any
 
-# A sibling of this file is named http.py: keep this directory behind the standard library.
+import _load
+import _servers
+import echo
+
 HERE = Path(__file__).resolve().parent
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE] + [str(HERE)]
-
-import argparse  # noqa: E402
-import collections  # noqa: E402
-import multiprocessing  # noqa: E402
-import os  # noqa: E402
-import shutil  # noqa: E402
-import subprocess  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
-from typing import Any  # noqa: E402
-
-import _load  # noqa: E402
-import _servers  # noqa: E402
-import echo  # noqa: E402
 
 SYSCALLS = ("epoll_wait", "epoll_ctl", "recvfrom", "sendto", "read", "write")
 

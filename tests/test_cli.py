@@ -28,17 +28,10 @@ from tests._http_servers import (
     listen_web,
     temporary_directory,
 )
-from twistsock._cli import (
-    _get,
-    _parser,
-    _probe_all,
-    _Terminal,
-    main,
-    parse_target,
-    probe,
-    write_atomically,
-)
-from twistsock._request import build_request, parse_url
+from twistsock._cli import _parser, main
+from twistsock._cli._get import _get, _Terminal, write_atomically
+from twistsock._cli._probe import _probe_all, parse_target, probe
+from twistsock.http._request import build_request, parse_url
 
 reactor: Any = _reactor
 

@@ -1,5 +1,5 @@
 """
-Tests for L{twistsock._leanreactor}: Twisted's own reactor tests, run against it.
+Tests for L{twistsock._twisted.LeanEPollReactor}: Twisted's own reactor tests, run against it.
 
 The lean reactor replaces one method of L{EPollReactor}; the strongest evidence that it
 behaves the same is Twisted's reactor test suite for TCP, UNIX sockets, TLS, timed calls and
@@ -16,9 +16,9 @@ from twisted.internet.protocol import Factory, Protocol
 from twisted.internet.test import test_core, test_fdset, test_tcp, test_time, test_unix
 from twisted.trial.unittest import SynchronousTestCase
 
-from twistsock._leanreactor import LeanEPollReactor
+from twistsock._twisted import LeanEPollReactor
 
-LEAN = "twistsock._leanreactor.LeanEPollReactor"
+LEAN = "twistsock._twisted.LeanEPollReactor"
 
 
 def _skipped(reason: str) -> Any:

@@ -1,5 +1,6 @@
 """
-The public facade: L{twistsock.__all__} names exactly what users may import.
+The public facades: C{twistsock}, C{twistsock.echo} and C{twistsock.http} name exactly what
+users may import, and each product loads without the other.
 """
 
 from __future__ import annotations
@@ -7,25 +8,58 @@ from __future__ import annotations
 import importlib
 import inspect
 import pkgutil
+import subprocess
+import sys
+from pathlib import Path
 
 from twisted.trial.unittest import SynchronousTestCase
 
 import twistsock
+import twistsock.echo
+import twistsock.http
+
+_PACKAGE = Path(twistsock.__file__).parent
+
+
+def _modules_loaded_by(statement: str) -> set[str]:
+    """
+    The modules a fresh interpreter has loaded after running C{statement}.
+    """
+    code = f"{statement}\nimport sys\nprint('\\n'.join(sys.modules))"
+    output = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    ).stdout
+    return set(output.split())
 
 
 class PublicAPITests(SynchronousTestCase):
     """
-    One facade with C{__all__}; implementation lives in private modules.
+    One facade per product, with C{__all__}; implementation lives in private modules.
     """
 
     def test_all_is_importable(self) -> None:
         """
-        Every name in C{__all__} exists and is documented.
+        Every name in each facade's C{__all__} exists and is documented.
         """
-        for name in twistsock.__all__:
-            value = getattr(twistsock, name)
-            if name != "__version__":
-                self.assertTrue(inspect.getdoc(value), f"{name} has no docstring")
+        for facade in (twistsock, twistsock.echo, twistsock.http):
+            for name in facade.__all__:
+                value = getattr(facade, name)
+                if name != "__version__":
+                    self.assertTrue(inspect.getdoc(value), f"{name} has no docstring")
+
+    def test_top_level_is_the_products(self) -> None:
+        """
+        C{twistsock.__all__} is both products' names and C{__version__}, each the very
+        object its product exports.
+        """
+        self.assertEqual(
+            set(twistsock.__all__),
+            {"__version__", *twistsock.echo.__all__, *twistsock.http.__all__},
+        )
+        for facade in (twistsock.echo, twistsock.http):
+            for name in facade.__all__:
+                if name in twistsock.__all__:
+                    self.assertIs(getattr(twistsock, name), getattr(facade, name))
 
     def test_main_names(self) -> None:
         """
@@ -34,25 +68,34 @@ class PublicAPITests(SynchronousTestCase):
         for name in (
             "OKEchoFactory",
             "OKEchoProtocol",
+            "EchoSettings",
             "HTTPGetProtocol",
             "HTTPGetFactory",
             "fetch",
             "Response",
+            "FetchError",
             "__version__",
         ):
             self.assertIn(name, twistsock.__all__)
 
+    def test_unknown_name(self) -> None:
+        """
+        Asking a facade for a name it does not have is an L{AttributeError}.
+        """
+        self.assertRaises(AttributeError, getattr, twistsock, "nothing_here")
+        self.assertRaises(AttributeError, getattr, twistsock.http, "nothing_here")
+        self.assertIn("fetch", dir(twistsock))
+
     def test_implementation_modules_are_private(self) -> None:
         """
-        Every module in the package is private, except the facade's companions that
-        tools need by name: C{tap} (twistd) and C{__main__} (C{python -m}).
+        Every module is private except the facades and what tools need by name: the
+        product packages, C{echo.tap} (twistd) and C{__main__} (C{python -m}).
         """
-        public = {
-            info.name
-            for info in pkgutil.iter_modules(twistsock.__path__)
-            if not info.name.startswith("_")
-        }
-        self.assertEqual(public, {"tap"})
+        public = set()
+        for info in pkgutil.walk_packages([str(_PACKAGE)], "twistsock."):
+            if not any(part.startswith("_") for part in info.name.split(".")[1:]):
+                public.add(info.name)
+        self.assertEqual(public, {"twistsock.echo", "twistsock.echo.tap", "twistsock.http"})
 
     def test_version_matches_metadata(self) -> None:
         """
@@ -64,13 +107,63 @@ class PublicAPITests(SynchronousTestCase):
 
     def test_no_global_reactor_at_import(self) -> None:
         """
-        Importing the library modules does not import the global reactor at module level.
+        No library module imports the global reactor at module level.
         """
-        for info in pkgutil.iter_modules(twistsock.__path__):
-            module = importlib.import_module(f"twistsock.{info.name}")
+        for info in pkgutil.walk_packages([str(_PACKAGE)], "twistsock."):
+            module = importlib.import_module(info.name)
             source = inspect.getsource(module)
             for line in source.splitlines():
                 self.assertFalse(
                     line.startswith("from twisted.internet import reactor"),
                     f"{info.name} imports the reactor at module level",
                 )
+
+
+class ImportIsolationTests(SynchronousTestCase):
+    """
+    Each product loads only what it needs.
+    """
+
+    def test_echo_loads_no_client(self) -> None:
+        """
+        C{import twistsock.echo}, and the plugin's C{tap}, import neither h11 nor the client.
+        """
+        for statement in ("import twistsock.echo", "import twistsock.echo.tap"):
+            loaded = _modules_loaded_by(statement)
+            self.assertIn("twistsock.echo._protocol", loaded)
+            self.assertNotIn("h11", loaded)
+            self.assertEqual({m for m in loaded if m.startswith("twistsock.http")}, set())
+
+    def test_http_loads_no_server(self) -> None:
+        """
+        C{twistsock.http}, even with every name used, imports nothing of the server.
+        """
+        statement = "import twistsock.http as h\nfor n in h.__all__: getattr(h, n)"
+        loaded = _modules_loaded_by(statement)
+        self.assertIn("h11", loaded)
+        self.assertEqual({m for m in loaded if m.startswith("twistsock.echo")}, set())
+
+    def test_facade_is_lazy(self) -> None:
+        """
+        C{import twistsock} loads neither product until one of its names is used.
+        """
+        loaded = _modules_loaded_by("import twistsock")
+        self.assertEqual(
+            {m for m in loaded if m.startswith("twistsock.")},
+            {"twistsock._lazy", "twistsock._version"},
+        )
+        loaded = _modules_loaded_by("from twistsock import fetch")
+        self.assertEqual({m for m in loaded if m.startswith("twistsock.echo")}, set())
+
+    def test_get_help_loads_neither(self) -> None:
+        """
+        C{twistsock get --help} imports neither product's implementation nor Twisted.
+        """
+        statement = (
+            "from twistsock._cli import main\n"
+            "import contextlib, io\n"
+            "with contextlib.redirect_stdout(io.StringIO()): main(['get', '--help'])"
+        )
+        loaded = _modules_loaded_by(statement)
+        self.assertEqual({m for m in loaded if m.startswith("twisted")}, set())
+        self.assertNotIn("h11", loaded)

@@ -1,39 +1,86 @@
 """
 twistsock: the classic blocking-socket tutorial made real on Twisted.
 
-An OK-echo server (L{OKEchoFactory}, also the C{twistsock} twistd plugin) and an HTTP GET
-client (L{fetch}, L{HTTPGetFactory}) that reads the whole response correctly.
+An OK-echo server (L{twistsock.echo}: L{OKEchoFactory}, also the C{twistsock} twistd
+plugin) and an HTTP GET client (L{twistsock.http}: L{fetch}, L{HTTPGetFactory}) that reads
+the whole response correctly.
+
+Every public name of both is available here too.  They are imported when first used
+(PEP 562), so that C{import twistsock} loads neither product, the server never loads the
+client, and the client never loads the server.
 """
 
-from twistsock._client import HTTPGetFactory, HTTPGetProtocol
-from twistsock._echo import OKEchoFactory, OKEchoProtocol
-from twistsock._errors import (
-    BodyTooLarge,
-    CertificateError,
-    ConnectionRefused,
-    ConnectionReset,
-    ConnectTimeout,
-    CouldNotConnect,
-    CouldNotResolve,
-    EmptyReply,
-    FetchError,
-    FetchTimeout,
-    HTTPStatusError,
-    InvalidHeader,
-    MalformedResponse,
-    MalformedURL,
-    OperationTimeout,
-    PartialBody,
-    TLSHandshakeError,
-    TooManyRedirects,
-    UnsupportedScheme,
-)
-from twistsock._fetch import fetch
-from twistsock._response import Headers, Response
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from twistsock._lazy import lazy_names
 from twistsock._version import __version__
+
+if TYPE_CHECKING:
+    from twistsock.echo import EchoSettings, InvalidSetting, OKEchoFactory, OKEchoProtocol
+    from twistsock.http import (
+        BodyTooLarge,
+        CertificateError,
+        ConnectionRefused,
+        ConnectionReset,
+        ConnectTimeout,
+        CouldNotConnect,
+        CouldNotResolve,
+        EmptyReply,
+        FetchError,
+        FetchTimeout,
+        Headers,
+        HTTPGetFactory,
+        HTTPGetProtocol,
+        HTTPStatusError,
+        InvalidHeader,
+        MalformedResponse,
+        MalformedURL,
+        OperationTimeout,
+        PartialBody,
+        Response,
+        TLSHandshakeError,
+        TooManyRedirects,
+        UnsupportedScheme,
+        fetch,
+    )
+
+_HOME = {
+    "EchoSettings": "twistsock.echo",
+    "InvalidSetting": "twistsock.echo",
+    "OKEchoFactory": "twistsock.echo",
+    "OKEchoProtocol": "twistsock.echo",
+    "BodyTooLarge": "twistsock.http",
+    "CertificateError": "twistsock.http",
+    "ConnectTimeout": "twistsock.http",
+    "ConnectionRefused": "twistsock.http",
+    "ConnectionReset": "twistsock.http",
+    "CouldNotConnect": "twistsock.http",
+    "CouldNotResolve": "twistsock.http",
+    "EmptyReply": "twistsock.http",
+    "FetchError": "twistsock.http",
+    "FetchTimeout": "twistsock.http",
+    "HTTPGetFactory": "twistsock.http",
+    "HTTPGetProtocol": "twistsock.http",
+    "HTTPStatusError": "twistsock.http",
+    "Headers": "twistsock.http",
+    "InvalidHeader": "twistsock.http",
+    "MalformedResponse": "twistsock.http",
+    "MalformedURL": "twistsock.http",
+    "OperationTimeout": "twistsock.http",
+    "PartialBody": "twistsock.http",
+    "Response": "twistsock.http",
+    "TLSHandshakeError": "twistsock.http",
+    "TooManyRedirects": "twistsock.http",
+    "UnsupportedScheme": "twistsock.http",
+    "fetch": "twistsock.http",
+}
 
 __all__ = [
     "__version__",
+    "EchoSettings",
+    "InvalidSetting",
     "OKEchoFactory",
     "OKEchoProtocol",
     "BodyTooLarge",
@@ -61,3 +108,6 @@ __all__ = [
     "UnsupportedScheme",
     "fetch",
 ]
+
+
+__getattr__, __dir__ = lazy_names(__name__, globals(), _HOME)

@@ -1,10 +1,11 @@
 """
-The OK-echo server: L{OKEchoProtocol} and L{OKEchoFactory}.
+L{OKEchoProtocol}: one client of the OK-echo server.
 
 This is the tutorial's threaded server (greet each client, answer every message with
-C{OK...} and the message) on one reactor, with what real software needs around it: exact line
-framing (L{twistsock._framing}), limits on line length, idle time and connections, flow control
-for clients that send without reading, half-close, TLS, and clean shutdown.
+C{OK...} and the message) as a Twisted protocol, with what real software needs around it:
+exact line framing (L{twistsock.echo._framing}), limits on line length and idle time, flow
+control for clients that send without reading, half-close, TLS, and clean shutdown.
+Admission and the timers shared by all clients live in L{twistsock.echo._factory}.
 
 Data flows one way: transport -> L{OKEchoProtocol.dataReceived} -> L{LineFramer} -> one
 C{write} of all the replies a chunk produced.  Limits and timers live here, at the protocol
@@ -14,10 +15,9 @@ layer; the framer knows nothing of them.
 from __future__ import annotations
 
 import ipaddress
-import math
-from typing import TYPE_CHECKING, Any, Literal, cast
+from typing import TYPE_CHECKING, cast
 
-from twisted.internet.defer import Deferred, DeferredList, succeed
+from twisted.internet.defer import Deferred, succeed
 from twisted.internet.error import ConnectionDone
 from twisted.internet.interfaces import (
     IAddress,
@@ -26,35 +26,22 @@ from twisted.internet.interfaces import (
     IHalfCloseableProtocol,
     IHandshakeListener,
     IPushProducer,
-    IReactorTime,
     ISSLTransport,
 )
-from twisted.internet.protocol import Factory, Protocol, connectionDone
+from twisted.internet.protocol import Protocol, connectionDone
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
-from twistsock._directwrite import can_send_directly, send_now
-from twistsock._framing import LineFramer, LineTooLong
+from twistsock._twisted import can_send_directly, send_now
+from twistsock.echo._framing import LineFramer, LineTooLong
 
 if TYPE_CHECKING:
     from twisted.internet.interfaces import ITransport
 
-__all__ = ["Mode", "OKEchoFactory", "OKEchoProtocol", "format_address"]
+    from twistsock.echo._factory import OKEchoFactory
 
-Mode = Literal["line", "chunk", "once"]
-MODES: tuple[Mode, ...] = ("line", "chunk", "once")
-
-DEFAULT_WELCOME = b"Welcome to the server. Type something and hit enter"
-DEFAULT_PREFIX = b"OK..."
-DEFAULT_MAX_LINE_LENGTH = 65536
-DEFAULT_IDLE_TIMEOUT = 300.0
-DEFAULT_LINE_TIMEOUT = 60.0
-DEFAULT_MAX_CONNECTIONS = 10000
-DEFAULT_MAX_PER_IP = 0
-DEFAULT_CLOSE_TIMEOUT = 10.0
-#: Refused connections logged one by one in any second; more are counted, not logged.
-REFUSALS_LOGGED_PER_SECOND = 10
+__all__ = ["OKEchoProtocol", "client_ip", "format_address"]
 
 _log = Logger(namespace="twistsock")
 
@@ -80,7 +67,7 @@ def format_address(address: IAddress | None) -> str:
     return str(address)
 
 
-def _client_ip(address: IAddress | None) -> str | None:
+def client_ip(address: IAddress | None) -> str | None:
     """
     The IP address a per-IP limit counts a peer under, or L{None} when it has none.
 
@@ -97,14 +84,6 @@ def _client_ip(address: IAddress | None) -> str | None:
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
         return str(ip.ipv4_mapped)
     return str(ip)
-
-
-def _as_bytes(value: bytes | str, name: str) -> bytes:
-    if isinstance(value, str):
-        return value.encode("utf-8")
-    if isinstance(value, bytes):
-        return value
-    raise TypeError(f"{name} must be bytes or str, not {type(value).__name__}")
 
 
 @implementer(IHalfCloseableProtocol, IHandshakeListener, IPushProducer)
@@ -159,7 +138,7 @@ class OKEchoProtocol(Protocol):
         self._paused = False
         self._closing = False
         self._reason: str | None = None
-        self._lost: Deferred[None] | None = None
+        self._lost: list[Deferred[None]] | None = None
         self._gone = False
 
     # -- connection lifecycle ----------------------------------------------------------
@@ -169,22 +148,22 @@ class OKEchoProtocol(Protocol):
         Admit the client (or refuse it when a connection limit is reached), then greet it.
         """
         factory = self.factory
-        clock = factory.clock
-        self._started = self._idle_since = clock.seconds()
-        if factory.max_per_ip:
-            self._ip = _client_ip(self.transport.getPeer())
+        settings = factory.settings
+        self._started = self._idle_since = factory.clock.seconds()
+        if settings.max_per_ip:
+            self._ip = client_ip(self.transport.getPeer())
         refusal = factory._admit(self)
         if refusal is not None:
             factory._log_refusal(self._peer_text(), refusal)
             self._reason = refusal
             self._write(b"ERROR server busy\n")
-            self._close(factory.close_timeout)
+            self._close(settings.close_timeout)
             return
         _log.info("Connected with {peer}", peer=self._peer_text())
-        if factory.mode != "chunk":
-            self._framer = LineFramer(factory.prefix, factory.max_line_length)
-            self._once = factory.mode == "once"
-        self._direct = factory.direct_write and can_send_directly(self.transport)
+        if settings.mode != "chunk":
+            self._framer = LineFramer(settings.prefix, settings.max_line_length)
+            self._once = settings.mode == "once"
+        self._direct = settings.direct_write and can_send_directly(self.transport)
         if not ISSLTransport.providedBy(self.transport):
             self._greet()
 
@@ -210,7 +189,7 @@ class OKEchoProtocol(Protocol):
         """
         cast(IConsumer, self.transport).registerProducer(self, True)
         self._producing = True
-        welcome = self.factory.welcome
+        welcome = self.factory.settings.welcome_line
         if welcome is not None:
             self._write(welcome)
 
@@ -226,7 +205,7 @@ class OKEchoProtocol(Protocol):
             tail = self._framer.finish()
             if tail:
                 self._write(tail)
-        self._close(self.factory.close_timeout)
+        self._close(self.factory.settings.close_timeout)
 
     def writeConnectionLost(self) -> None:
         """
@@ -260,8 +239,9 @@ class OKEchoProtocol(Protocol):
                 why=f" ({why})" if why else "",
             )
         if self._lost is not None:
-            lost, self._lost = self._lost, None
-            lost.callback(None)
+            waiting, self._lost = self._lost, None
+            for lost in waiting:
+                lost.callback(None)
 
     # -- receiving ---------------------------------------------------------------------
 
@@ -276,14 +256,14 @@ class OKEchoProtocol(Protocol):
         framer = self._framer
         if framer is None:
             self._chunks += 1
-            self._write(self.factory.prefix + data)
+            self._write(self.factory.settings.prefix + data)
             return
         try:
             if self._once:
                 reply = framer.feed_one(data)
                 if reply is not None:
                     self._write(reply)
-                    self._close(self.factory.close_timeout)
+                    self._close(self.factory.settings.close_timeout)
                 return
             replies = framer.feed(data)
         except LineTooLong as e:
@@ -343,11 +323,11 @@ class OKEchoProtocol(Protocol):
         """
         if self._closing:
             return
-        factory = self.factory
+        settings = self.factory.settings
         if self._active:
             self._active = False
             self._idle_since = now
-        elif factory.idle_timeout and now - self._idle_since >= factory.idle_timeout:
+        elif settings.idle_timeout and now - self._idle_since >= settings.idle_timeout:
             # A paused client is one the server stopped reading because it does not
             # read its replies; say so rather than blame it for silence.
             self._fail("idle timeout" if not self._paused else "idle timeout, replies unread")
@@ -357,10 +337,10 @@ class OKEchoProtocol(Protocol):
             # The rest of the line may be waiting, unread, in the kernel: the server
             # stopped reading, so the line's clock starts again when it resumes.
             self._line_since = now
-        elif factory.line_timeout and framer is not None:
+        elif settings.line_timeout and framer is not None:
             if framer.buffered and framer.lines == self._lines_seen:
-                if now - self._line_since >= factory.line_timeout:
-                    self._fail(f"line timeout ({factory.line_timeout:g} s)")
+                if now - self._line_since >= settings.line_timeout:
+                    self._fail(f"line timeout ({settings.line_timeout:g} s)")
             else:
                 # A new unfinished line (or none): start its clock.
                 self._lines_seen = framer.lines if framer.buffered else -1
@@ -375,7 +355,7 @@ class OKEchoProtocol(Protocol):
         )
         self._reason = problem
         self._write(b"ERROR " + problem.encode("ascii") + b"\n")
-        self._close(self.factory.close_timeout)
+        self._close(self.factory.settings.close_timeout)
 
     def _close(self, timeout: float) -> None:
         """
@@ -419,190 +399,19 @@ class OKEchoProtocol(Protocol):
         """
         if self._gone:
             return succeed(None)
-        self._lost = Deferred()
-        lost = self._lost
+        # Every caller gets a Deferred of its own: a second shutdown must not orphan the
+        # first caller's.
+        lost: Deferred[None] = Deferred()
+        if self._lost is None:
+            self._lost = []
+        self._lost.append(lost)
         if self._closing:
-            # Already closing on a longer deadline: shorten it.
-            if self._abort_call is not None and self._abort_call.active():
-                self._abort_call.reset(timeout)
+            # Already closing: keep the earlier of the two deadlines.
+            call = self._abort_call
+            if call is not None and call.active():
+                if call.getTime() - self.factory.clock.seconds() > timeout:
+                    call.reset(timeout)
         else:
             self._reason = self._reason or "server shutting down"
             self._close(timeout)
         return lost
-
-
-class OKEchoFactory(Factory):
-    """
-    Builds L{OKEchoProtocol} instances and holds the limits they share.
-
-    Works with any stream server endpoint (TCP, TLS, UNIX, HAProxy, systemd)::
-
-        serverFromString(reactor, "tcp:8888").listen(OKEchoFactory())
-
-    Every argument is keyword-only and every limit is on by default.
-
-    @param welcome: the greeting sent on connect, without its terminator (a C{b"\\n"} is
-        added); L{None} sends nothing.
-    @param prefix: put before every reply.
-    @param mode: C{"line"} (default), C{"chunk"} or C{"once"}; see L{OKEchoProtocol}.
-    @param max_line_length: the longest line accepted, in bytes, terminator included.  A
-        longer line gets C{ERROR line too long (max N bytes)} and the connection closes.
-    @param idle_timeout: seconds without receiving anything before the connection is closed
-        with C{ERROR idle timeout}; C{0} disables.
-    @param line_timeout: seconds a line may take to arrive, from the sweep that first sees
-        it unfinished; a longer one gets C{ERROR line timeout (N s)} and the connection
-        closes.  This bounds slow senders, which the idle timeout cannot; C{0} disables.
-    @param max_connections: connections served at once; more get C{ERROR server busy}.
-    @param max_per_ip: connections from one client IP at once; C{0} means no limit.
-    @param close_timeout: seconds a closing connection gets to flush its replies before it
-        is aborted (a client that never reads cannot hold a connection open).
-    @param direct_write: on plain TCP connections, send replies straight to the socket when
-        nothing is queued instead of waiting for the next reactor turn (see
-        L{twistsock._directwrite}); C{False} always uses C{transport.write}.
-    @param reactor: the clock for the timers (any L{IReactorTime}, such as
-        L{twisted.internet.task.Clock} in tests); the global reactor by default.
-    """
-
-    protocol = OKEchoProtocol  # type: ignore[assignment]
-    noisy = False
-
-    def __init__(
-        self,
-        *,
-        welcome: bytes | str | None = DEFAULT_WELCOME,
-        prefix: bytes | str = DEFAULT_PREFIX,
-        mode: Mode = "line",
-        max_line_length: int = DEFAULT_MAX_LINE_LENGTH,
-        idle_timeout: float = DEFAULT_IDLE_TIMEOUT,
-        line_timeout: float = DEFAULT_LINE_TIMEOUT,
-        max_connections: int = DEFAULT_MAX_CONNECTIONS,
-        max_per_ip: int = DEFAULT_MAX_PER_IP,
-        close_timeout: float = DEFAULT_CLOSE_TIMEOUT,
-        direct_write: bool = True,
-        reactor: IReactorTime | None = None,
-    ) -> None:
-        if mode not in MODES:
-            raise ValueError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
-        for name, value in (
-            ("max_line_length", max_line_length),
-            ("max_connections", max_connections),
-        ):
-            if value < 1:
-                raise ValueError(f"{name} must be at least 1, got {value}")
-        for name, number in (
-            ("idle_timeout", idle_timeout),
-            ("line_timeout", line_timeout),
-            ("max_per_ip", max_per_ip),
-            ("close_timeout", close_timeout),
-        ):
-            if not math.isfinite(number) or number < 0:
-                raise ValueError(f"{name} must be a finite number >= 0, got {number}")
-        self.welcome = None if welcome is None else _as_bytes(welcome, "welcome") + b"\n"
-        self.prefix = _as_bytes(prefix, "prefix")
-        self.mode: Mode = mode
-        self.max_line_length = max_line_length
-        self.idle_timeout = float(idle_timeout)
-        self.line_timeout = float(line_timeout)
-        #: How often connections are checked for the idle and line timeouts: once a
-        #: second, or four times per timeout when that is shorter.  A client is
-        #: disconnected between the timeout and the timeout plus two intervals after it
-        #: last made progress.
-        self.sweep_interval = min(
-            [1.0] + [t / 4 for t in (self.idle_timeout, self.line_timeout) if t > 0]
-        )
-        self.max_connections = max_connections
-        self.max_per_ip = max_per_ip
-        self.close_timeout = float(close_timeout)
-        self.direct_write = direct_write
-        if reactor is None:
-            from twisted.internet import reactor as globalReactor
-
-            reactor = cast(IReactorTime, globalReactor)
-        self.clock: IReactorTime = reactor
-        self._clients: set[OKEchoProtocol] = set()
-        self._per_ip: dict[str, int] = {}
-        self._sweep_call: IDelayedCall | None = None
-        self._refusal_window = -math.inf
-        self._refusals_in_window = 0
-        self._refusals_unlogged = 0
-
-    @property
-    def connections(self) -> int:
-        """
-        The number of clients being served now (refused connections are not counted).
-        """
-        return len(self._clients)
-
-    def _admit(self, protocol: OKEchoProtocol) -> str | None:
-        """
-        Count a new client in, or return why it is refused.
-        """
-        if len(self._clients) >= self.max_connections:
-            return f"server busy (max {self.max_connections} connections)"
-        ip = protocol._ip
-        if ip is not None and self.max_per_ip:
-            if self._per_ip.get(ip, 0) >= self.max_per_ip:
-                return f"server busy (max {self.max_per_ip} connections per IP)"
-            self._per_ip[ip] = self._per_ip.get(ip, 0) + 1
-        self._clients.add(protocol)
-        if (self.idle_timeout or self.line_timeout) and self._sweep_call is None:
-            self._sweep_call = self.clock.callLater(self.sweep_interval, self._sweep)
-        return None
-
-    def _sweep(self) -> None:
-        """
-        Check every client for idleness; one timer for the whole server.
-        """
-        self._sweep_call = None
-        if not self._clients:
-            return
-        now = self.clock.seconds()
-        for client in list(self._clients):
-            client._sweep_check(now)
-        if self._clients:
-            self._sweep_call = self.clock.callLater(self.sweep_interval, self._sweep)
-
-    def _log_refusal(self, peer: str, refusal: str) -> None:
-        """
-        Log a refused connection: one line each, up to L{REFUSALS_LOGGED_PER_SECOND} in a
-        second; past that a flood of connections must not become a flood of log lines,
-        so the rest are counted, and the next line logged says how many were not.
-        """
-        now = self.clock.seconds()
-        if now - self._refusal_window >= 1.0:
-            self._refusal_window = now
-            self._refusals_in_window = 0
-        if self._refusals_in_window >= REFUSALS_LOGGED_PER_SECOND:
-            self._refusals_unlogged += 1
-            return
-        self._refusals_in_window += 1
-        unlogged, self._refusals_unlogged = self._refusals_unlogged, 0
-        _log.warn(
-            "Refused {peer}: {refusal}{more}",
-            peer=peer,
-            refusal=refusal,
-            more=f" (and {unlogged} more not logged)" if unlogged else "",
-            limit=True,
-        )
-
-    def _release(self, protocol: OKEchoProtocol) -> None:
-        self._clients.discard(protocol)
-        if not self._clients and self._sweep_call is not None:
-            self._sweep_call.cancel()
-            self._sweep_call = None
-        ip = protocol._ip
-        if ip is not None and self.max_per_ip:
-            left = self._per_ip.get(ip, 0) - 1
-            if left > 0:
-                self._per_ip[ip] = left
-            else:
-                self._per_ip.pop(ip, None)
-
-    def shutdown(self, timeout: float = 1.0) -> Deferred[Any]:
-        """
-        Close every client: pending replies are flushed, stragglers aborted after C{timeout}.
-
-        @return: a L{Deferred} that fires when every connection is gone.
-        """
-        waiting = [client.shutdown(timeout) for client in list(self._clients)]
-        return DeferredList(waiting, consumeErrors=True)

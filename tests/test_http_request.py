@@ -1,5 +1,5 @@
 """
-Tests for L{twistsock._request}: URL parsing, header validation, the request bytes.
+Tests for L{twistsock.http._request}: URL parsing, header validation, the request bytes.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from twisted.trial.unittest import SynchronousTestCase
 
 from twistsock import InvalidHeader, MalformedURL, UnsupportedScheme, __version__
-from twistsock._request import build_request, parse_header_line, parse_url, validate_headers
+from twistsock.http._request import build_request, parse_header_line, parse_url, validate_headers
 
 
 class ParseURLTests(SynchronousTestCase):

@@ -58,8 +58,8 @@ class ServerProcessTests(SynchronousTestCase):
         reactor the user names) is respected; both hold the same conversation.
         """
         for reactor, expected in [
-            (None, r"twistsock\._leanreactor\.LeanEPollReactor"),
-            ("twistsock-epoll", r"twistsock\._leanreactor\.LeanEPollReactor"),
+            (None, r"twistsock\._twisted\.LeanEPollReactor"),
+            ("twistsock-epoll", r"twistsock\._twisted\.LeanEPollReactor"),
             ("epoll", r"twisted\.internet\.epollreactor\.EPollReactor"),
         ]:
             server = self.start("--port", LOCAL, reactor=reactor)

@@ -1,5 +1,6 @@
 """
-Tests for L{twistsock._echo}: the OK-echo protocol and factory on in-memory transports.
+Tests for L{twistsock.echo._protocol} and L{twistsock.echo._factory}: the OK-echo protocol
+and factory on in-memory transports.
 """
 
 from __future__ import annotations
@@ -19,9 +20,9 @@ from twisted.trial.unittest import SynchronousTestCase
 from zope.interface import directlyProvides
 
 from tests._sockets import WELCOME
-from tests.test_framing import split_at
+from tests.test_echo_framing import split_at
 from twistsock import OKEchoFactory, OKEchoProtocol
-from twistsock._echo import format_address
+from twistsock.echo._protocol import format_address
 
 PEER = IPv4Address("TCP", "127.0.0.1", 40000)
 
@@ -245,13 +246,13 @@ class LimitTests(SynchronousTestCase):
         """
         The defaults bound everything: 64 KiB lines, 300 s idle, 10000 connections.
         """
-        factory = OKEchoFactory(reactor=self.clock)
+        settings = OKEchoFactory(reactor=self.clock).settings
         self.assertEqual(
-            (factory.max_line_length, factory.idle_timeout, factory.max_connections),
+            (settings.max_line_length, settings.idle_timeout, settings.max_connections),
             (65536, 300.0, 10000),
         )
-        self.assertEqual((factory.max_per_ip, factory.close_timeout), (0, 10.0))
-        self.assertEqual(factory.line_timeout, 60.0)
+        self.assertEqual((settings.max_per_ip, settings.close_timeout), (0, 10.0))
+        self.assertEqual(settings.line_timeout, 60.0)
 
     def test_line_too_long(self) -> None:
         """
@@ -310,8 +311,8 @@ class LimitTests(SynchronousTestCase):
         An idle timeout under a second is swept four times per timeout.
         """
         factory = OKEchoFactory(idle_timeout=0.2, reactor=self.clock)
-        self.assertEqual(factory.sweep_interval, 0.05)
-        self.assertEqual(OKEchoFactory(reactor=self.clock).sweep_interval, 1.0)
+        self.assertEqual(factory.settings.sweep_interval, 0.05)
+        self.assertEqual(OKEchoFactory(reactor=self.clock).settings.sweep_interval, 1.0)
         protocol, transport = connect(factory)
         self.clock.pump([0.05] * 3)
         self.assertFalse(transport.disconnecting)

@@ -44,8 +44,9 @@ from twistsock import (
     Response,
     TLSHandshakeError,
 )
-from twistsock._client import TransferObserver, _Body, connect_error
-from twistsock._request import build_request, parse_url
+from twistsock.http._factory import connect_error
+from twistsock.http._protocol import TransferObserver, _Body
+from twistsock.http._request import build_request, parse_url
 
 URL = "http://example.com/path"
 REQUEST = build_request(parse_url(URL))
@@ -486,29 +487,6 @@ class CannedResponseTests(SynchronousTestCase):
         self.failureResultOf(protocol.response, MalformedResponse)
 
 
-class ExportTests(SynchronousTestCase):
-    """
-    The client's public names are re-exported by the C{twistsock} facade.
-    """
-
-    def test_exports(self) -> None:
-        """
-        Every client name is in C{twistsock.__all__} and is the implementation's object.
-        """
-        import twistsock
-        from twistsock import _client, _errors, _fetch, _response
-
-        for module, names in [
-            (_client, ["HTTPGetProtocol", "HTTPGetFactory"]),
-            (_fetch, ["fetch"]),
-            (_response, ["Response", "Headers"]),
-            (_errors, _errors.__all__),
-        ]:
-            for name in names:
-                self.assertIn(name, twistsock.__all__)
-                self.assertIs(getattr(twistsock, name), getattr(module, name))
-
-
 class ProtocolTests(SynchronousTestCase):
     """
     The protocol's request, cancellation and TLS failures.
@@ -717,13 +695,26 @@ class FactoryTests(SynchronousTestCase):
         factory.buildProtocol(None).makeConnection(transport)
         self.assertEqual((transport.value(), transport.disconnected), (b"", True))
 
-    def test_no_timeout_by_default(self) -> None:
+    def test_default_timeout(self) -> None:
         """
-        Without C{timeout} the factory sets no deadline (it is the caller's to bound, as
-        L{twistsock.fetch} does).
+        By default the exchange is bounded: after 30 seconds C{response} fails with
+        L{OperationTimeout}.
         """
         clock = Clock()
         factory = HTTPGetFactory(URL, reactor=clock)
+        clock.advance(29.9)
+        self.assertNoResult(factory.response)
+        clock.advance(0.1)
+        failure = self.failureResultOf(factory.response, OperationTimeout)
+        self.assertEqual(failure.value.timeout, 30)  # type: ignore[union-attr]
+
+    def test_no_timeout(self) -> None:
+        """
+        C{timeout=None} sets no deadline (the caller bounds the exchange, as
+        L{twistsock.fetch} does).
+        """
+        clock = Clock()
+        factory = HTTPGetFactory(URL, reactor=clock, timeout=None)
         self.assertEqual(clock.getDelayedCalls(), [])
         factory.response.cancel()
         self.failureResultOf(factory.response, CancelledError)

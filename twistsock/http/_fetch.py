@@ -20,7 +20,7 @@ from urllib.parse import quote, urljoin
 
 from OpenSSL import SSL
 from twisted.internet.abstract import isIPAddress, isIPv6Address
-from twisted.internet.defer import CancelledError, Deferred, fail
+from twisted.internet.defer import Deferred, fail
 from twisted.internet.endpoints import (
     HostnameEndpoint,
     TCP4ClientEndpoint,
@@ -30,17 +30,14 @@ from twisted.internet.endpoints import (
 from twisted.internet.interfaces import IOpenSSLClientConnectionCreator
 from twisted.internet.ssl import CertificateOptions, optionsForClientTLS
 from twisted.protocols.tls import TLSMemoryBIOProtocol
-from twisted.python.failure import Failure
 from zope.interface import implementer  # type: ignore[import-untyped]
 
-from twistsock._client import (
-    DEFAULT_MAX_BODY_SIZE,
-    HTTPGetFactory,
-    TransferObserver,
-    connect_error,
-)
-from twistsock._errors import MalformedURL, OperationTimeout, TooManyRedirects
-from twistsock._request import (
+from twistsock._deadline import with_deadline
+from twistsock.http._errors import MalformedURL, OperationTimeout, TooManyRedirects
+from twistsock.http._factory import HTTPGetFactory
+from twistsock.http._limits import DEFAULT_MAX_BODY_SIZE
+from twistsock.http._protocol import TransferObserver
+from twistsock.http._request import (
     GetRequest,
     HeadersInput,
     ParsedURL,
@@ -48,7 +45,7 @@ from twistsock._request import (
     parse_url,
     validate_headers,
 )
-from twistsock._response import Response
+from twistsock.http._response import Response
 
 __all__ = ["REDIRECT_CODES", "fetch", "fetch_with_observer", "tcp_endpoint"]
 
@@ -164,7 +161,9 @@ class _Fetch:
         """Connect and read one response; connection failures become L{FetchError}s."""
         url = request.url
         self.current = url.url
-        factory = HTTPGetFactory(request, max_body_size=self.max_body_size, observer=self.observer)
+        factory = HTTPGetFactory(
+            request, max_body_size=self.max_body_size, observer=self.observer, timeout=None
+        )
         if url.scheme == "http" and _is_ip_literal(url.host):
             # Plain TCP to an address: no endpoint needed.  The factory turns connection
             # failures into FetchErrors itself, and cancelling its Deferred stops the
@@ -173,13 +172,7 @@ class _Fetch:
             self.reactor.connectTCP(url.host, url.port, factory, timeout=self.connect_timeout)
             return factory.response
         endpoint = _endpoint(self.reactor, url, self.connect_timeout, self.tls_verify)
-        connecting: Deferred[object] = endpoint.connect(factory)
-
-        def failed(reason: Failure) -> None:
-            raise connect_error(reason.value, url.host, url.port, self.connect_timeout)
-
-        connecting.addErrback(failed)
-        return connecting.addCallback(lambda _: factory.response)
+        return factory.connect(endpoint, connect_timeout=self.connect_timeout)
 
     async def follow(
         self, request: GetRequest, headers: Sequence[tuple[str, str]], max_redirects: int
@@ -280,37 +273,11 @@ def fetch_with_observer(
     if reactor is None:
         from twisted.internet import reactor
     job = _Fetch(reactor, connect_timeout, max_body_size, tls_verify, observer)
-    why: list[str] = []
-
-    def cancel(result: Deferred[Response]) -> None:
-        why.append("cancelled")
-        attempt.cancel()
-
-    def expire() -> None:
-        why.append("timeout")
-        attempt.cancel()
-
-    def finish(outcome: Response | Failure) -> None:
-        if deadline.active():
-            deadline.cancel()
-        if result.called:
-            return
-        if why == ["timeout"]:
-            result.errback(OperationTimeout(job.current, timeout))
-        elif why:
-            result.errback(CancelledError())
-        elif isinstance(outcome, Failure):
-            result.errback(outcome)
-        else:
-            result.callback(outcome)
-
-    result: Deferred[Response] = Deferred(cancel)
     try:
         extra = validate_headers(headers)
         request = build_request(parse_url(url), extra)
     except Exception:
         return fail()
-    deadline = reactor.callLater(timeout, expire)
     if follow_redirects:
         attempt = Deferred.fromCoroutine(job.follow(request, extra, max_redirects))
     else:
@@ -318,5 +285,5 @@ def fetch_with_observer(
             attempt = job.get(request)
         except Exception:  # a reactor's connectTCP may raise at once
             attempt = fail()
-    attempt.addBoth(finish)
-    return result
+    # The deadline names the URL being fetched when it passes (a redirect's, perhaps).
+    return with_deadline(attempt, timeout, reactor, lambda t: OperationTimeout(job.current, t))

@@ -1,5 +1,5 @@
 """
-Tests for L{twistsock.tap}: the twistd plugin's options and service.
+Tests for L{twistsock.echo.tap}: the twistd plugin's options and service.
 """
 
 from __future__ import annotations
@@ -19,7 +19,8 @@ from twisted.python import usage
 from twisted.trial.unittest import SynchronousTestCase
 from zope.interface import implementer
 
-from twistsock import OKEchoFactory, tap
+from twistsock import EchoSettings, OKEchoFactory
+from twistsock.echo import tap
 
 
 def parse(*argv: str) -> tap.ServerOptions:
@@ -43,19 +44,19 @@ class OptionsTests(SynchronousTestCase):
         options = parse()
         self.assertEqual(options["ports"], ["tcp:8888"])
         self.assertEqual(
-            options["factory"],
-            {
-                "welcome": b"Welcome to the server. Type something and hit enter",
-                "prefix": "OK...",
-                "mode": "line",
-                "max_line_length": 65536,
-                "idle_timeout": 300.0,
-                "line_timeout": 60.0,
-                "max_connections": 10000,
-                "max_per_ip": 0,
-                "close_timeout": 10.0,
-                "direct_write": True,
-            },
+            options["settings"],
+            EchoSettings(
+                welcome=b"Welcome to the server. Type something and hit enter",
+                prefix=b"OK...",
+                mode="line",
+                max_line_length=65536,
+                idle_timeout=300.0,
+                line_timeout=60.0,
+                max_connections=10000,
+                max_per_ip=0,
+                close_timeout=10.0,
+                direct_write=True,
+            ),
         )
 
     def test_bare_port(self) -> None:
@@ -82,7 +83,7 @@ class OptionsTests(SynchronousTestCase):
 
     def test_all_options(self) -> None:
         """
-        Every option reaches the factory's keyword arguments.
+        Every option reaches the server's settings.
         """
         options = parse(
             "--welcome", "hello", "--prefix", ">>", "--mode", "once",
@@ -90,23 +91,23 @@ class OptionsTests(SynchronousTestCase):
             "--max-connections", "5",
             "--max-per-ip", "2", "--close-timeout", "1.5", "--no-direct-write",
         )  # fmt: skip
-        factory = OKEchoFactory(reactor=Clock(), **options["factory"])
-        self.assertEqual(factory.welcome, b"hello\n")
-        self.assertEqual(factory.prefix, b">>")
-        self.assertEqual(factory.mode, "once")
+        settings = OKEchoFactory(options["settings"], reactor=Clock()).settings
+        self.assertEqual(settings.welcome_line, b"hello\n")
+        self.assertEqual(settings.prefix, b">>")
+        self.assertEqual(settings.mode, "once")
         self.assertEqual(
-            (factory.max_line_length, factory.idle_timeout, factory.max_connections),
+            (settings.max_line_length, settings.idle_timeout, settings.max_connections),
             (10, 0.0, 5),
         )
-        self.assertEqual((factory.max_per_ip, factory.close_timeout), (2, 1.5))
-        self.assertFalse(factory.direct_write)
-        self.assertEqual(factory.line_timeout, 7.0)
+        self.assertEqual((settings.max_per_ip, settings.close_timeout), (2, 1.5))
+        self.assertFalse(settings.direct_write)
+        self.assertEqual(settings.line_timeout, 7.0)
 
     def test_no_welcome(self) -> None:
         """
         C{--no-welcome} turns the greeting off; with C{--welcome} it is a contradiction.
         """
-        self.assertIsNone(parse("--no-welcome")["factory"]["welcome"])
+        self.assertIsNone(parse("--no-welcome")["settings"].welcome)
         self.assertRaises(usage.UsageError, parse, "--no-welcome", "--welcome", "x")
 
     def test_bad_values(self) -> None:

@@ -8,7 +8,6 @@ tutorial's C{HOST = ''}).  See C{twistd twistsock --help} for every option.
 from __future__ import annotations
 
 import errno
-import math
 import resource
 import select
 import sys
@@ -25,19 +24,12 @@ from twisted.logger import Logger
 from twisted.python import usage
 from twisted.python.failure import Failure
 
-from twistsock._echo import (
-    DEFAULT_CLOSE_TIMEOUT,
-    DEFAULT_IDLE_TIMEOUT,
-    DEFAULT_LINE_TIMEOUT,
-    DEFAULT_MAX_CONNECTIONS,
-    DEFAULT_MAX_LINE_LENGTH,
-    DEFAULT_MAX_PER_IP,
-    DEFAULT_PREFIX,
-    DEFAULT_WELCOME,
-    MODES,
-    OKEchoFactory,
-    format_address,
-)
+from twistsock._twisted import reactor_installed
+from twistsock.echo._factory import OKEchoFactory
+from twistsock.echo._protocol import format_address
+from twistsock.echo._settings import DEFAULT_PREFIX, DEFAULT_WELCOME, EchoSettings, InvalidSetting
+
+_DEFAULTS = EchoSettings()
 
 __all__ = [
     "EchoServerService",
@@ -70,17 +62,16 @@ def endpoint_description(port: str) -> str:
     return port
 
 
-def _number(name: str, text: str, kind: type[int] | type[float], minimum: float) -> Any:
+def _number(name: str, text: str, kind: type[int] | type[float]) -> Any:
+    """
+    The value of option C{--name}, converted from C{text} to C{kind}; its range is
+    L{EchoSettings}' to check.
+    """
     try:
-        value = kind(text)
+        return kind(text)
     except ValueError:
         noun = "a whole number" if kind is int else "a number"
         raise usage.UsageError(f"--{name} must be {noun}, got {text!r}") from None
-    if not math.isfinite(value):
-        raise usage.UsageError(f"--{name} must be a finite number, got {text!r}")
-    if value < minimum:
-        raise usage.UsageError(f"--{name} must be at least {minimum:g}, got {text!r}")
-    return value
 
 
 class ServerOptions(usage.Options):
@@ -127,37 +118,37 @@ class ServerOptions(usage.Options):
         [
             "max-line-length",
             None,
-            str(DEFAULT_MAX_LINE_LENGTH),
+            str(_DEFAULTS.max_line_length),
             "Longest line accepted, in bytes, terminator included.",
         ],
         [
             "idle-timeout",
             None,
-            f"{DEFAULT_IDLE_TIMEOUT:g}",
+            f"{_DEFAULTS.idle_timeout:g}",
             "Seconds without input before a client is disconnected; 0 disables.",
         ],
         [
             "line-timeout",
             None,
-            f"{DEFAULT_LINE_TIMEOUT:g}",
+            f"{_DEFAULTS.line_timeout:g}",
             "Seconds a line may take to arrive (bounds slow senders); 0 disables.",
         ],
         [
             "max-connections",
             None,
-            str(DEFAULT_MAX_CONNECTIONS),
+            str(_DEFAULTS.max_connections),
             "Clients served at once; more are told the server is busy.",
         ],
         [
             "max-per-ip",
             None,
-            str(DEFAULT_MAX_PER_IP),
+            str(_DEFAULTS.max_per_ip),
             "Clients served at once from one IP address; 0 means no limit.",
         ],
         [
             "close-timeout",
             None,
-            f"{DEFAULT_CLOSE_TIMEOUT:g}",
+            f"{_DEFAULTS.close_timeout:g}",
             "Seconds a closing connection gets to flush its replies before it is aborted.",
         ],
     ]
@@ -178,14 +169,10 @@ class ServerOptions(usage.Options):
 
     def postOptions(self) -> None:
         """
-        Check every value and turn them into the factory's keyword arguments.
+        Check every value and build the server's L{EchoSettings} (C{self["settings"]}).
         """
         if not self["ports"]:
             self["ports"] = [DEFAULT_PORT]
-        if self["mode"] not in MODES:
-            raise usage.UsageError(
-                f"--mode must be one of {', '.join(MODES)}, got {self['mode']!r}"
-            )
         if self["no-welcome"] and self["welcome"] is not None:
             raise usage.UsageError("--welcome and --no-welcome contradict each other")
         welcome: str | bytes | None = DEFAULT_WELCOME
@@ -193,24 +180,39 @@ class ServerOptions(usage.Options):
             welcome = None
         elif self["welcome"] is not None:
             welcome = self["welcome"]
-        self["factory"] = {
-            "welcome": welcome,
-            "prefix": self["prefix"],
-            "mode": self["mode"],
-            "max_line_length": _number("max-line-length", self["max-line-length"], int, 1),
-            "idle_timeout": _number("idle-timeout", self["idle-timeout"], float, 0),
-            "line_timeout": _number("line-timeout", self["line-timeout"], float, 0),
-            "max_connections": _number("max-connections", self["max-connections"], int, 1),
-            "max_per_ip": _number("max-per-ip", self["max-per-ip"], int, 0),
-            "close_timeout": _number("close-timeout", self["close-timeout"], float, 0),
-            "direct_write": not self["no-direct-write"],
+        numbers = {
+            name: _number(name, self[name], type(getattr(_DEFAULTS, name.replace("-", "_"))))
+            for name in _NUMBER_OPTIONS
         }
+        try:
+            self["settings"] = EchoSettings(
+                welcome=welcome,  # type: ignore[arg-type]  # text is encoded by EchoSettings
+                prefix=self["prefix"],
+                mode=self["mode"],
+                direct_write=not self["no-direct-write"],
+                **{name.replace("-", "_"): value for name, value in numbers.items()},
+            )
+        except InvalidSetting as e:
+            option = e.option
+            shown = self[option[2:]] if option[2:] in self else e.value
+            raise usage.UsageError(f"{option} {e.requirement}, got {shown!r}") from None
         for description in self["ports"]:
             try:
                 # Parsing needs no reactor; the endpoint built here is thrown away.
                 serverFromString(None, description)
             except Exception as e:  # every parser raises its own kind; report them all
                 raise usage.UsageError(f"--port {description!r}: {e}") from None
+
+
+_NUMBER_OPTIONS = (
+    "max-line-length",
+    "idle-timeout",
+    "line-timeout",
+    "max-connections",
+    "max-per-ip",
+    "close-timeout",
+)
+"""The options whose values are numbers, converted by L{_number}."""
 
 
 class Options(ServerOptions):
@@ -408,21 +410,22 @@ def choose_reactor(
     default reactor only when something first imports C{twisted.internet.reactor}, which
     happens after the service is made.  So when nothing is installed yet, the user asked for
     no reactor in particular, and the server gets the one that costs a third less CPU per
-    reply (L{twistsock._leanreactor}); C{twistd --reactor=epoll} (or any other) still wins.
+    reply (L{twistsock._twisted.LeanEPollReactor}); C{twistd --reactor=epoll} (or any
+    other) still wins.
     Outside twistd (C{config.parent} is L{None}: tests, embedding) nothing is installed.
 
     @param modules: where to look for an installed reactor (tests pass their own).
     @param install: what installs the lean reactor (tests pass their own).
     @return: whether the lean reactor was installed.
     """
-    if getattr(config, "parent", None) is None or "twisted.internet.reactor" in modules:
+    if getattr(config, "parent", None) is None or reactor_installed(modules):
         return False
     if not hasattr(select, "epoll"):
         return False
     if install is None:
-        from twistsock._leanreactor import install as installLean
+        from twistsock._twisted import install as install_lean
 
-        install = installLean
+        install = install_lean
     install()
     _log.info("using twistsock's lean epoll reactor (choose another with twistd --reactor)")
     return True
@@ -435,9 +438,9 @@ def makeService(config: ServerOptions) -> MultiService:
     choose_reactor(config)
     from twisted.internet import reactor
 
-    kwargs = config["factory"]
-    factory = OKEchoFactory(reactor=reactor, **kwargs)
-    needed = kwargs["max_connections"] + FD_RESERVE
+    settings: EchoSettings = config["settings"]
+    factory = OKEchoFactory(settings, reactor=reactor)
+    needed = settings.max_connections + FD_RESERVE
     before, after = raise_file_limit(needed)
     if after != resource.RLIM_INFINITY and after < needed:
         _log.warn(
@@ -446,7 +449,7 @@ def makeService(config: ServerOptions) -> MultiService:
             "operating system (raise it with ulimit -n)",
             limit=after,
             needed=needed,
-            max_connections=kwargs["max_connections"],
+            max_connections=settings.max_connections,
             usable=max(after - FD_RESERVE, 0),
         )
     elif after != before:

@@ -20,8 +20,8 @@ from urllib.parse import SplitResult, quote, urlsplit
 import h11
 import idna
 
-from twistsock._errors import InvalidHeader, MalformedURL, UnsupportedScheme
 from twistsock._version import __version__
+from twistsock.http._errors import InvalidHeader, MalformedURL, UnsupportedScheme
 
 __all__ = [
     "DEFAULT_PORTS",

@@ -1,6 +1,6 @@
 """
-L{HTTPGetProtocol} and L{HTTPGetFactory}: one GET request over one connection, with h11
-doing all the HTTP/1.1 framing.
+L{HTTPGetProtocol}: one GET request over one connection, with h11 doing all the HTTP/1.1
+framing.
 
 The protocol only adapts h11 to a transport: C{connectionMade} writes the request,
 C{dataReceived} feeds bytes to h11 and acts on its events, C{connectionLost} feeds the end
@@ -22,65 +22,36 @@ Decisions about what h11 accepts:
 from __future__ import annotations
 
 import io
-from contextlib import suppress
-from typing import Any, TypeVar
+from typing import Any
 
 import h11
 from OpenSSL import SSL
 from service_identity import VerificationError
 from twisted.internet import error
-from twisted.internet.defer import CancelledError, Deferred
+from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import (
-    IAddress,
-    IConnector,
-    IDelayedCall,
-    IReactorTime,
     ISSLTransport,
 )
-from twisted.internet.protocol import ClientFactory, Protocol
+from twisted.internet.protocol import Protocol
 from twisted.python.failure import Failure
 
-from twistsock._errors import (
+from twistsock.http._errors import (
     BodyTooLarge,
     CertificateError,
-    ConnectionRefused,
     ConnectionReset,
-    ConnectTimeout,
-    CouldNotConnect,
-    CouldNotResolve,
     EmptyReply,
     FetchError,
     MalformedResponse,
-    OperationTimeout,
     PartialBody,
     TLSHandshakeError,
 )
-from twistsock._request import GetRequest, HeadersInput, build_request, parse_url, validate_headers
-from twistsock._response import Headers, Response, _with_raw_pieces
+from twistsock.http._limits import DEFAULT_MAX_BODY_SIZE, MIN_FRAMING_LIMIT
+from twistsock.http._request import (
+    GetRequest,
+)
+from twistsock.http._response import Headers, Response, _with_raw_pieces
 
-__all__ = [
-    "DEFAULT_MAX_BODY_SIZE",
-    "HTTPGetFactory",
-    "HTTPGetProtocol",
-    "TransferObserver",
-    "connect_error",
-]
-
-_T = TypeVar("_T")
-
-DEFAULT_MAX_BODY_SIZE = 64 * 1024 * 1024
-"""
-The default limit on a body, 64 MiB.  The whole body is held in memory (twice once C{raw}
-is read, or for a chunked body), so the default protects a caller that forgot to think
-about it; pass a larger limit to download larger files.
-"""
-
-_MIN_FRAMING_LIMIT = 1024 * 1024
-"""
-The least framing (see L{HTTPGetProtocol}'s C{framing_limit}) allowed whatever the body
-limit: 20,000 one-byte chunks take 100 kB of chunk framing, for a 20 kB body.
-"""
-
+__all__ = ["DEFAULT_MAX_BODY_SIZE", "HTTPGetProtocol", "TransferObserver"]
 
 _NO_BODY = frozenset({204, 304})
 """Final status codes whose response has no body (the request is always a GET)."""
@@ -150,27 +121,6 @@ class TransferObserver:
         """C{received} body bytes in all have arrived so far."""
 
 
-def connect_error(
-    reason: BaseException | None, host: str, port: int, timeout: float
-) -> BaseException:
-    """
-    Translate an exception from connecting (an endpoint or a connector) into the matching
-    L{FetchError}: unresolvable host (6), refused (7), other connect errors (7), timeout
-    (28).  Anything else, a L{FetchError} included, is returned unchanged.
-    """
-    if reason is None:
-        return CouldNotConnect(host, port, "unknown error")
-    if isinstance(reason, error.DNSLookupError):
-        return CouldNotResolve(host)
-    if isinstance(reason, error.ConnectionRefusedError):
-        return ConnectionRefused(host, port)
-    if isinstance(reason, error.TimeoutError):
-        return ConnectTimeout(host, port, timeout)
-    if isinstance(reason, error.ConnectError):
-        return CouldNotConnect(host, port, str(reason))
-    return reason
-
-
 def _tls_error(reason: BaseException | None, host: str) -> FetchError | None:
     """
     Classify a TLS failure: an untrusted or mismatched certificate (60) or another
@@ -228,7 +178,7 @@ class HTTPGetProtocol(Protocol):
         """
         self.request = request
         self.max_body_size = max_body_size
-        self.framing_limit = max(max_body_size, _MIN_FRAMING_LIMIT)
+        self.framing_limit = max(max_body_size, MIN_FRAMING_LIMIT)
         self.response: Deferred[Response] = (
             response if response is not None else Deferred(self._cancel)
         )
@@ -417,128 +367,3 @@ class HTTPGetProtocol(Protocol):
         """Cancelling C{response} aborts the connection; the Deferred fails as cancelled."""
         if self.transport is not None:
             self.transport.abortConnection()
-
-
-class HTTPGetFactory(ClientFactory):
-    """
-    Build an L{HTTPGetProtocol} for one URL, for use with any client endpoint::
-
-        factory = HTTPGetFactory("http://127.0.0.1:8080/")
-        endpoint.connect(factory).addErrback(...)   # connection failures
-        factory.response.addCallback(...)           # the Response, or a FetchError
-
-    The factory's C{response} is the very Deferred its protocol fires (C{protocol.response
-    is factory.response}).  It also fails if a connector reports C{clientConnectionFailed}
-    (C{reactor.connectTCP}); endpoints report connection failures through C{connect}'s
-    Deferred instead.  Cancelling it aborts the connection.
-
-    Without C{timeout} nothing bounds the exchange: a server that accepts and never
-    answers keeps C{response} waiting forever.  Pass C{timeout} (and C{reactor}, any
-    C{IReactorTime}, C{task.Clock} in tests), or cancel C{response} yourself.
-
-    @ivar request: the request every protocol built sends.
-    @ivar response: the Deferred of the response.
-    """
-
-    protocol = HTTPGetProtocol  # type: ignore[assignment]
-    noisy = False
-    """
-    No "Starting factory" / "Stopping factory" log lines: a factory serves one request, so
-    Twisted's default would log twice per fetch (and format the events) for nothing.
-    """
-
-    def __init__(
-        self,
-        url: str | GetRequest,
-        *,
-        headers: HeadersInput | None = None,
-        max_body_size: int = DEFAULT_MAX_BODY_SIZE,
-        observer: TransferObserver | None = None,
-        timeout: float | None = None,
-        reactor: IReactorTime | None = None,
-    ) -> None:
-        """
-        @param url: the URL to get (checked now: L{MalformedURL}, L{UnsupportedScheme} or
-            L{InvalidHeader} are raised here, before anything connects), or a prepared
-            L{GetRequest} (then C{headers} is ignored).
-        @param headers: extra request headers.
-        @param max_body_size: see L{HTTPGetProtocol}.
-        @param observer: see L{HTTPGetProtocol}.
-        @param timeout: seconds for the whole exchange, counted from now (connecting
-            included), or C{None} (the default) for no deadline.  When they pass,
-            C{response} fails with L{OperationTimeout} (28) and the connection is aborted,
-            or a connector (C{reactor.connectTCP}) still connecting is stopped.  An
-            endpoint's attempt is the endpoint's to stop (cancel the Deferred its
-            C{connect} returned); if it connects after the deadline anyway, the
-            connection is aborted at once and nothing is sent.
-        @param reactor: the C{IReactorTime} for C{timeout}; the global reactor when
-            C{None}.
-        """
-        if isinstance(url, str):
-            url = build_request(parse_url(url), validate_headers(headers))
-        self.request = url
-        self.max_body_size = max_body_size
-        self.response: Deferred[Response] = Deferred(self._cancel)
-        self._observer = observer
-        self._protocol: HTTPGetProtocol | None = None
-        self._connector: IConnector | None = None
-        if timeout is not None:
-            if reactor is None:
-                from twisted.internet import reactor as default
-
-                reactor = default  # type: ignore[assignment]
-            assert reactor is not None
-            deadline = reactor.callLater(timeout, self._expire, timeout)
-            self.response.addBoth(_stop, deadline)
-
-    def buildProtocol(self, addr: IAddress | None) -> HTTPGetProtocol:
-        """Build the protocol, which will fire this factory's C{response}."""
-        self._protocol = HTTPGetProtocol(
-            self.request,
-            max_body_size=self.max_body_size,
-            response=self.response,
-            observer=self._observer,
-        )
-        self._protocol.factory = self
-        return self._protocol
-
-    def startedConnecting(self, connector: IConnector) -> None:
-        """A connector (C{reactor.connectTCP}) started: cancelling stops it from now on."""
-        self._connector = connector
-
-    def clientConnectionFailed(self, connector: IConnector, reason: Failure) -> None:
-        """A connector could not connect: fail C{response} with the matching error."""
-        if not self.response.called:
-            url = self.request.url
-            timeout = getattr(connector, "timeout", 0)
-            self.response.errback(connect_error(reason.value, url.host, url.port, timeout))
-
-    def _expire(self, timeout: float) -> None:
-        """The deadline passed: abort or stop connecting, and fail with L{OperationTimeout}."""
-        reason = OperationTimeout(self.request.url.url, timeout)
-        if self._protocol is not None:
-            self._protocol._fail(reason)
-            return
-        self.response.errback(reason)
-        if self._connector is not None:
-            with suppress(error.NotConnectingError):
-                self._connector.stopConnecting()
-
-    def _cancel(self, response: Deferred[Any]) -> None:
-        """
-        Abort the protocol's connection, or stop a connector still connecting.  (An
-        endpoint's connector is the endpoint's to stop: it never reaches this factory.)
-        """
-        if self._protocol is not None:
-            self._protocol._cancel(response)
-        elif self._connector is not None:  # no protocol yet, no failure: still connecting
-            response.errback(CancelledError())  # first: stopping reports a failure too
-            with suppress(error.NotConnectingError):
-                self._connector.stopConnecting()
-
-
-def _stop(result: _T, deadline: IDelayedCall) -> _T:
-    """Cancel C{deadline} if it is still pending; pass C{result} on unchanged."""
-    if deadline.active():
-        deadline.cancel()
-    return result

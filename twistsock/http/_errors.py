@@ -1,11 +1,11 @@
 """
 Typed failures of the HTTP GET client, each with the exit code curl uses for it.
 
-Every failure of L{twistsock.fetch} (and of L{twistsock.HTTPGetProtocol}) is an instance of
-L{FetchError}.  Each subclass carries the data needed to report it (host, URL, limit, ...)
-as attributes, and a class attribute C{curl_exit_code} so that the command line can follow
-curl's conventions without a table of its own.  C{str(error)} is the one-line message, the
-way curl words it where curl has a wording; the command line prints it as
+Every failure of L{twistsock.http.fetch} (and of L{twistsock.http.HTTPGetProtocol}) is an
+instance of L{FetchError}.  Each subclass carries the data needed to report it (host, URL,
+limit, ...) as attributes, and a class attribute C{curl_exit_code} so that the command line
+can follow curl's conventions without a table of its own.  C{str(error)} is the one-line
+message, the way curl words it where curl has a wording; the command line prints it as
 C{twistsock: (CODE) MESSAGE}.
 """
 
@@ -158,11 +158,13 @@ class ConnectTimeout(FetchTimeout):
 
     @ivar host: the host connected to.
     @ivar port: the port connected to.
-    @ivar timeout: the limit, in seconds.
+    @ivar timeout: the limit, in seconds, or L{None} where it is the endpoint's own and
+        not known.
     """
 
-    def __init__(self, host: str, port: int, timeout: float) -> None:
-        super().__init__(f"Failed to connect to {host} port {port}: timed out after {timeout:g} s")
+    def __init__(self, host: str, port: int, timeout: float | None) -> None:
+        after = "" if timeout is None else f" after {timeout:g} s"
+        super().__init__(f"Failed to connect to {host} port {port}: timed out{after}")
         self.host = host
         self.port = port
         self.timeout = timeout

@@ -1,8 +1,8 @@
 """
 The HTTP client benchmark: C{twistsock.fetch()} against C{treq.get()} and C{http.client}.
 
-    .venv/bin/python benchmarks/http.py            # about a minute
-    .venv/bin/python benchmarks/http.py --quick    # a smoke run
+    .venv/bin/python benchmarks/http_clients.py            # about a minute
+    .venv/bin/python benchmarks/http_clients.py --quick    # a smoke run
 
 The server is nginx (C{apt-get install -y nginx}), run by this script on 127.0.0.1 as one
 process pinned to its own CPU, serving a small file and a 1 MiB file.  Each client runs in a
@@ -14,27 +14,24 @@ persistent pool.  Results go to C{benchmarks/results/http.json} and C{http.md}.
 
 from __future__ import annotations
 
+import argparse
+import http.client
+import json
+import multiprocessing
+import os
+import shutil
 import sys
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
-# This file is named http.py: keep its directory behind the standard library's http package.
+import _load
+import _servers
+
 HERE = Path(__file__).resolve().parent
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE] + [str(HERE)]
-
-import argparse  # noqa: E402
-import http.client  # noqa: E402
-import json  # noqa: E402
-import multiprocessing  # noqa: E402
-import os  # noqa: E402
-import shutil  # noqa: E402
-import tempfile  # noqa: E402
-import threading  # noqa: E402
-import time  # noqa: E402
-from concurrent.futures import ThreadPoolExecutor  # noqa: E402
-from typing import Any  # noqa: E402
-
-import _load  # noqa: E402
-import _servers  # noqa: E402
 
 RESULTS = HERE / "results"
 SMALL = b"Welcome to the server. Type something and hit enter\n" * 2

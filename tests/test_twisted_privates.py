@@ -1,5 +1,5 @@
 """
-Tests for L{twistsock._directwrite}: sending at once when nothing is queued.
+Tests for L{twistsock._twisted}: sending at once when nothing is queued.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from twisted.internet import tcp
 from twisted.internet.testing import StringTransport
 from twisted.trial.unittest import SynchronousTestCase
 
-from twistsock._directwrite import can_send_directly, send_now
+from twistsock._twisted import can_send_directly, send_now
 
 
 class FakeSocket:

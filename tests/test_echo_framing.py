@@ -1,5 +1,5 @@
 """
-Tests for L{twistsock._framing}: line framing as pure bytes in, replies out.
+Tests for L{twistsock.echo._framing}: line framing as pure bytes in, replies out.
 """
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from twisted.trial.unittest import SynchronousTestCase
 
-from twistsock._framing import LineFramer, LineTooLong
+from twistsock.echo._framing import LineFramer, LineTooLong
 
 
 def feed_all(framer: LineFramer, pieces: list[bytes]) -> tuple[bytes, int | None]:

@@ -1,0 +1,93 @@
+"""
+The C{twistsock} command: C{twistsock get URL} and C{twistsock probe HOST:PORT ...}.
+
+C{get} follows curl's conventions: the body goes to stdout (binary-safe), failures print one
+line, C{twistsock: (CODE) MESSAGE}, on stderr and exit with curl's code for them.  Neither a
+network failure nor a bad argument ever prints a traceback.
+
+The reactor is run by L{twisted.internet.task.react}; L{main} catches the C{SystemExit} it
+raises and returns the exit status, so that it can be called (and tested) as a function.
+Each command's module is imported only when that command runs, and Twisted only once the
+arguments are checked: C{twistsock get --help} loads neither.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+
+from twistsock._cli._command import EXIT_USAGE, Parser, UsageError, integer, seconds
+from twistsock._version import __version__
+from twistsock.http._limits import DEFAULT_MAX_BODY_SIZE
+
+__all__ = ["main"]
+
+
+def _parser() -> Parser:
+    """The command line of C{twistsock get} and C{twistsock probe}."""
+    parser = Parser(prog="twistsock", description="Fetch URLs and probe ports, curl-style.")
+    parser.add_argument("--version", action="version", version=f"twistsock {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
+
+    get = commands.add_parser("get", help="GET a URL and write the body to stdout")
+    get.add_argument("url", help="an http:// or https:// URL")
+    get.add_argument("-i", "--include", action="store_true", help="write status and headers")
+    get.add_argument("--raw", action="store_true", help="write the exact bytes received")
+    get.add_argument("-L", "--location", action="store_true", help="follow redirects")
+    get.add_argument("--max-redirs", type=integer(0), default=10, metavar="N", help="(default 10)")
+    get.add_argument(
+        "-m", "--max-time", type=seconds, default=30.0, metavar="S",
+        help="seconds for the whole transfer (default 30)",
+    )  # fmt: skip
+    get.add_argument(
+        "--connect-timeout", type=seconds, default=10.0, metavar="S",
+        help="seconds to connect (default 10)",
+    )  # fmt: skip
+    get.add_argument(
+        "--max-filesize", type=integer(0), default=DEFAULT_MAX_BODY_SIZE, metavar="BYTES",
+        help=f"largest body accepted (default {DEFAULT_MAX_BODY_SIZE})",
+    )  # fmt: skip
+    get.add_argument(
+        "-H", "--header", action="append", default=[], metavar="'NAME: VALUE'",
+        help="extra request header (repeatable)",
+    )  # fmt: skip
+    get.add_argument(
+        "-o", "--output", metavar="FILE", help="write to FILE (atomically); - is stdout"
+    )
+    get.add_argument("-f", "--fail", action="store_true", help="exit 22 on status >= 400")
+    get.add_argument("-s", "--silent", action="store_true", help="no progress, no errors")
+    get.add_argument("-S", "--show-error", action="store_true", help="errors even with -s")
+    get.add_argument("-v", "--verbose", action="store_true", help="headers on stderr")
+    get.add_argument("-k", "--insecure", action="store_true", help="skip TLS verification")
+
+    probe = commands.add_parser("probe", help="check whether TCP ports accept connections")
+    probe.add_argument("targets", nargs="+", metavar="HOST:PORT", help="e.g. [::1]:80")
+    probe.add_argument(
+        "-t", "--timeout", type=seconds, default=3.0, metavar="S",
+        help="seconds per target (default 3)",
+    )  # fmt: skip
+    probe.add_argument(
+        "-c", "--concurrency", type=integer(1, 1000), default=50, metavar="N",
+        help="targets probed at once, 1 to 1000 (default 50)",
+    )  # fmt: skip
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """
+    Run the command line C{argv} (C{sys.argv[1:]} by default) and return the exit status.
+    """
+    try:
+        options = _parser().parse_args(argv)
+    except UsageError as e:
+        sys.stderr.write(f"twistsock: {e}\n")
+        return EXIT_USAGE
+    except SystemExit as e:  # --help, --version
+        return e.code if isinstance(e.code, int) else 0
+    if options.command == "get":
+        from twistsock._cli._get import get_command
+
+        return get_command(options)
+    from twistsock._cli._probe import probe_command
+
+    return probe_command(options)
