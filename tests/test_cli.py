@@ -162,6 +162,18 @@ class ArgumentTests(SynchronousTestCase):
             2, ["probe", "localhost"], "twistsock: bad target 'localhost': expected HOST:PORT"
         )
 
+    def test_probe_url(self) -> None:
+        """
+        A URL where C{HOST:PORT} was expected is reported as such, not as an IPv6 address
+        without brackets.
+        """
+        self.assert_one_line(
+            2,
+            ["probe", "http://127.0.0.1:8080/"],
+            "twistsock: bad target 'http://127.0.0.1:8080/': expected HOST:PORT, not a URL "
+            "(e.g. 127.0.0.1:8080)",
+        )
+
     def test_parse_target(self) -> None:
         """
         Targets are C{HOST:PORT}, with IPv6 literals in brackets; ports are 1-65535.
@@ -621,6 +633,22 @@ class CommandTests(TestCase):
         )
         self.assertEqual((status, out, err), (0, b"hello, world\n", b""))
         self.assertEqual(os.listdir(directory), [])
+
+    @inlineCallbacks
+    def test_output_directory_missing(self) -> Any:
+        """
+        C{-o} into a directory that does not exist exits 23 naming the file asked for,
+        not the temporary file it would have written first.
+        """
+        directory = temporary_directory(self)
+        target = directory / "missing" / "file"
+        out, err, status = yield self.run_(
+            "get", "-o", str(target), self.web() + "/static/hello.txt"
+        )
+        self.assertEqual(
+            (status, out, err.decode()),
+            (23, b"", f"twistsock: (23) Failed writing {target}: No such file or directory\n"),
+        )
 
     @inlineCallbacks
     def test_output_atomic(self) -> Any:

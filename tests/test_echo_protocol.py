@@ -634,6 +634,41 @@ class FlowControlTests(SynchronousTestCase):
         self.clock.advance(0.5)
         self.assertTrue(transport.disconnected)
 
+    def test_shutdown_twice(self) -> None:
+        """
+        A second shutdown of the same connection gets a Deferred of its own, and both
+        fire once the connection is gone.
+        """
+        protocol, transport = connect(self.factory)
+        first = protocol.shutdown(1.0)
+        second = protocol.shutdown(1.0)
+        self.assertNoResult(first)
+        self.assertNoResult(second)
+        lose(protocol)
+        self.successResultOf(first)
+        self.successResultOf(second)
+
+    def test_shutdown_keeps_earlier_deadline(self) -> None:
+        """
+        A later shutdown with a longer timeout does not postpone the abort.
+        """
+        protocol, transport = connect(self.factory)
+        protocol.shutdown(1.0)
+        protocol.shutdown(30.0)
+        self.clock.advance(1.0)
+        self.assertTrue(transport.disconnected)
+
+    def test_factory_shutdown_twice(self) -> None:
+        """
+        Two factory shutdowns in a row both fire once every client is gone.
+        """
+        protocol, _ = connect(self.factory)
+        first = self.factory.shutdown(1.0)
+        second = self.factory.shutdown(1.0)
+        lose(protocol)
+        self.successResultOf(first)
+        self.successResultOf(second)
+
 
 class LoggingTests(SynchronousTestCase):
     """

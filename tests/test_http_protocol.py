@@ -10,14 +10,16 @@ from __future__ import annotations
 import io
 import pickle
 from dataclasses import dataclass, fields, replace
+from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from OpenSSL import SSL
 from service_identity import VerificationError
 from twisted.internet import error
-from twisted.internet.defer import CancelledError
-from twisted.internet.interfaces import ISSLTransport
+from twisted.internet.defer import CancelledError, Deferred, fail
+from twisted.internet.endpoints import TCP4ClientEndpoint
+from twisted.internet.interfaces import ISSLTransport, IStreamClientEndpoint
 from twisted.internet.task import Clock
 from twisted.internet.testing import MemoryReactor, MemoryReactorClock, StringTransport
 from twisted.logger import LogEvent, globalLogPublisher
@@ -492,6 +494,17 @@ class ProtocolTests(SynchronousTestCase):
     The protocol's request, cancellation and TLS failures.
     """
 
+    def test_connection_lost_default(self) -> None:
+        """
+        C{connectionLost()} without a reason is a clean close: a close-delimited body
+        ends there, as it would with C{ConnectionDone}.
+        """
+        protocol = HTTPGetProtocol(REQUEST)
+        protocol.makeConnection(StringTransport())
+        protocol.dataReceived(b"HTTP/1.1 200 OK\r\n\r\nbody")
+        protocol.connectionLost()
+        self.assertEqual(self.successResultOf(protocol.response).body, b"body")
+
     def test_writes_request(self) -> None:
         """
         On connection the protocol writes the whole request, and nothing else.
@@ -575,6 +588,23 @@ class ProtocolTests(SynchronousTestCase):
         self.assertIn("not valid for example.com", str(failure.value))
 
 
+@implementer(IStreamClientEndpoint)
+class FailingEndpoint:
+    """
+    An endpoint whose C{connect} fails with C{reason}, or returns C{pending} if given.
+    """
+
+    def __init__(self, reason: Exception | None, pending: Deferred[Any] | None = None) -> None:
+        self.reason = reason
+        self.pending = pending
+
+    def connect(self, factory: Any) -> Deferred[Any]:
+        if self.pending is not None:
+            return self.pending
+        assert self.reason is not None
+        return fail(self.reason)
+
+
 class FactoryTests(SynchronousTestCase):
     """
     L{HTTPGetFactory} builds protocols that fire the factory's own Deferred.
@@ -584,7 +614,7 @@ class FactoryTests(SynchronousTestCase):
         """
         The protocol built fires the factory's C{response} with the L{Response}.
         """
-        factory = HTTPGetFactory(URL, headers={"X-A": "b"})
+        factory = HTTPGetFactory(URL, headers={"X-A": "b"}, timeout=None)
         protocol = factory.buildProtocol(None)
         transport = StringTransport()
         protocol.makeConnection(transport)
@@ -601,7 +631,7 @@ class FactoryTests(SynchronousTestCase):
         events: list[LogEvent] = []
         globalLogPublisher.addObserver(events.append)
         self.addCleanup(globalLogPublisher.removeObserver, events.append)
-        factory = HTTPGetFactory(URL)
+        factory = HTTPGetFactory(URL, timeout=None)
         factory.doStart()
         factory.doStop()
         self.assertEqual(events, [])
@@ -610,7 +640,7 @@ class FactoryTests(SynchronousTestCase):
         """
         The factory passes its C{max_body_size} to the protocols it builds.
         """
-        factory = HTTPGetFactory(URL, max_body_size=1)
+        factory = HTTPGetFactory(URL, max_body_size=1, timeout=None)
         protocol = factory.buildProtocol(None)
         protocol.makeConnection(StringTransport())
         protocol.dataReceived(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n")
@@ -620,7 +650,7 @@ class FactoryTests(SynchronousTestCase):
         """
         Cancelling before any connection just fails the Deferred as cancelled.
         """
-        factory = HTTPGetFactory(URL)
+        factory = HTTPGetFactory(URL, timeout=None)
         factory.response.cancel()
         self.failureResultOf(factory.response, CancelledError)
 
@@ -630,7 +660,7 @@ class FactoryTests(SynchronousTestCase):
         the Deferred fails as cancelled, not with the connector's "user aborted" failure.
         """
         reactor = MemoryReactor()
-        factory = HTTPGetFactory(URL)
+        factory = HTTPGetFactory(URL, timeout=None)
         connector = reactor.connectTCP("127.0.0.1", 80, factory)
         factory.response.cancel()
         self.assertTrue(connector.stoppedConnecting)  # type: ignore[attr-defined]
@@ -641,7 +671,7 @@ class FactoryTests(SynchronousTestCase):
         """
         Cancelling the factory's Deferred aborts its protocol's connection.
         """
-        factory = HTTPGetFactory(URL)
+        factory = HTTPGetFactory(URL, timeout=None)
         protocol = factory.buildProtocol(None)
         transport = StringTransport()
         protocol.makeConnection(transport)
@@ -723,12 +753,74 @@ class FactoryTests(SynchronousTestCase):
         """
         A connector's failure to connect fails C{response} with the matching error.
         """
-        factory = HTTPGetFactory("http://127.0.0.1:1/")
+        factory = HTTPGetFactory("http://127.0.0.1:1/", timeout=None)
         factory.clientConnectionFailed(None, Failure(error.ConnectionRefusedError()))  # type: ignore[arg-type]
         failure = self.failureResultOf(factory.response, ConnectionRefused)
         self.assertEqual(
             str(failure.value), "Failed to connect to 127.0.0.1 port 1: Connection refused"
         )
+
+    def test_connect_refused(self) -> None:
+        """
+        Connected through an endpoint with L{HTTPGetFactory.connect}, a refused connection
+        fails C{response}, the one Deferred to watch, with L{ConnectionRefused} (7).
+        """
+        memory = MemoryReactorClock()
+        endpoint = TCP4ClientEndpoint(memory, "127.0.0.1", 1)
+        factory = HTTPGetFactory("http://127.0.0.1:1/", reactor=memory)
+        self.assertIs(factory.connect(endpoint), factory.response)
+        host, port, wrapping, timeout, bind = memory.tcpClients[0]
+        wrapping.clientConnectionFailed(None, Failure(error.ConnectionRefusedError()))
+        failure = self.failureResultOf(factory.response, ConnectionRefused)
+        self.assertEqual(failure.value.curl_exit_code, 7)
+        self.assertEqual(memory.getDelayedCalls(), [])  # the deadline is gone too
+
+    def test_connect_unresolvable(self) -> None:
+        """
+        An endpoint that cannot resolve the host fails C{response} with L{CouldNotResolve}.
+        """
+        endpoint = FailingEndpoint(error.DNSLookupError("no such host"))
+        factory = HTTPGetFactory(URL, timeout=None)
+        factory.connect(endpoint)
+        failure = self.failureResultOf(factory.response, CouldNotResolve)
+        self.assertEqual(str(failure.value), "Could not resolve host: example.com")
+
+    def test_connect_timeout(self) -> None:
+        """
+        An endpoint's own connect timeout fails C{response} with L{ConnectTimeout} (28),
+        naming the limit when the caller says what it is.
+        """
+        factory = HTTPGetFactory(URL, timeout=None)
+        factory.connect(FailingEndpoint(error.TimeoutError()), connect_timeout=4)
+        failure = self.failureResultOf(factory.response, ConnectTimeout)
+        self.assertEqual(
+            str(failure.value), "Failed to connect to example.com port 80: timed out after 4 s"
+        )
+
+    def test_cancel_while_endpoint_connects(self) -> None:
+        """
+        Cancelling C{response} while the endpoint connects cancels the attempt.
+        """
+        cancelled: list[object] = []
+        endpoint = FailingEndpoint(None, Deferred(cancelled.append))
+        factory = HTTPGetFactory(URL, timeout=None)
+        factory.connect(endpoint)
+        factory.response.cancel()
+        self.failureResultOf(factory.response, CancelledError)
+        self.assertEqual(len(cancelled), 1)
+
+    def test_deadline_while_endpoint_connects(self) -> None:
+        """
+        The deadline passing while the endpoint connects cancels the attempt and fails
+        C{response} with L{OperationTimeout}.
+        """
+        clock = Clock()
+        cancelled: list[object] = []
+        factory = HTTPGetFactory(URL, timeout=5, reactor=clock)
+        factory.connect(FailingEndpoint(None, Deferred(cancelled.append)))
+        clock.advance(5)
+        self.failureResultOf(factory.response, OperationTimeout)
+        self.assertEqual(len(cancelled), 1)
 
     def test_connect_errors(self) -> None:
         """

@@ -180,7 +180,9 @@ async def _get(reactor: Any, options: argparse.Namespace, headers: list[tuple[st
             sys.stdout.buffer.flush()
     except OSError as e:
         if not options.silent or options.show_error:
+            # The file asked for, and why, not the temporary file's name that OSError holds.
             where = options.output if to_file else "stdout"
-            sys.stderr.write(f"twistsock: ({EXIT_WRITE_ERROR}) Failed writing {where}: {e}\n")
+            why = e.strerror or str(e)
+            sys.stderr.write(f"twistsock: ({EXIT_WRITE_ERROR}) Failed writing {where}: {why}\n")
         return EXIT_WRITE_ERROR
     return 0

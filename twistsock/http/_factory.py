@@ -6,7 +6,7 @@ and turns connection failures into the typed errors of L{twistsock.http}.
 from __future__ import annotations
 
 from contextlib import suppress
-from typing import Any
+from typing import Any, cast
 
 from twisted.internet import error
 from twisted.internet.defer import CancelledError, Deferred
@@ -85,7 +85,7 @@ class HTTPGetFactory(ClientFactory):
     @ivar response: the Deferred of the response.
     """
 
-    protocol = HTTPGetProtocol  # type: ignore[assignment]
+    protocol = HTTPGetProtocol
     noisy = False
     """
     No "Starting factory" / "Stopping factory" log lines: a factory serves one request, so
@@ -130,8 +130,7 @@ class HTTPGetFactory(ClientFactory):
             if reactor is None:
                 from twisted.internet import reactor as global_reactor
 
-                reactor = global_reactor  # type: ignore[assignment]
-            assert reactor is not None
+                reactor = cast(IReactorTime, global_reactor)
             url = self.request.url.url
             with_deadline(self.response, timeout, reactor, lambda t: OperationTimeout(url, t))
 

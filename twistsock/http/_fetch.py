@@ -30,7 +30,7 @@ from twisted.internet.endpoints import (
 from twisted.internet.interfaces import IOpenSSLClientConnectionCreator
 from twisted.internet.ssl import CertificateOptions, optionsForClientTLS
 from twisted.protocols.tls import TLSMemoryBIOProtocol
-from zope.interface import implementer  # type: ignore[import-untyped]
+from zope.interface import implementer
 
 from twistsock._deadline import with_deadline
 from twistsock.http._errors import MalformedURL, OperationTimeout, TooManyRedirects

@@ -32,7 +32,7 @@ from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import (
     ISSLTransport,
 )
-from twisted.internet.protocol import Protocol
+from twisted.internet.protocol import Protocol, connectionDone
 from twisted.python.failure import Failure
 
 from twistsock.http._errors import (
@@ -224,7 +224,7 @@ class HTTPGetProtocol(Protocol):
                 reason = f"over {self.framing_limit} bytes of headers and chunk framing"
                 self._fail(MalformedResponse(self._url, reason))
 
-    def connectionLost(self, reason: Failure = error.ConnectionDone) -> None:  # type: ignore[assignment]
+    def connectionLost(self, reason: Failure = connectionDone) -> None:
         """
         Finish a close-delimited body, or fail: TLS errors (35, 60), a reset or a TLS close
         without close_notify (56), or a clean close before the end of the response (52, 8
