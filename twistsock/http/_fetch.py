@@ -18,19 +18,8 @@ from collections.abc import Sequence
 from typing import Any
 from urllib.parse import quote, urljoin
 
-from OpenSSL import SSL
 from twisted.internet.abstract import isIPAddress, isIPv6Address
 from twisted.internet.defer import Deferred, fail
-from twisted.internet.endpoints import (
-    HostnameEndpoint,
-    TCP4ClientEndpoint,
-    TCP6ClientEndpoint,
-    wrapClientTLS,
-)
-from twisted.internet.interfaces import IOpenSSLClientConnectionCreator
-from twisted.internet.ssl import CertificateOptions, optionsForClientTLS
-from twisted.protocols.tls import TLSMemoryBIOProtocol
-from zope.interface import implementer
 
 from twistsock._deadline import with_deadline
 from twistsock.http._errors import MalformedURL, OperationTimeout, TooManyRedirects
@@ -59,26 +48,6 @@ _CREDENTIAL_HEADERS = frozenset({"authorization", "cookie", "proxy-authorization
 _LOCATION_SAFE = "".join(chr(c) for c in range(0x21, 0x7F))
 
 
-@implementer(IOpenSSLClientConnectionCreator)
-class _UnverifiedTLS:
-    """
-    TLS without certificate or hostname verification (C{tls_verify=False}, C{-k}), still
-    sending SNI for host names so that name-based virtual hosts pick the right certificate.
-    """
-
-    def __init__(self, host: str) -> None:
-        self._context = CertificateOptions().getContext()
-        self._sni = None if _is_ip_literal(host) else host.encode("ascii")
-
-    def clientConnectionForTLS(self, tlsProtocol: TLSMemoryBIOProtocol) -> SSL.Connection:
-        """Make the OpenSSL connection for one TLS client connection."""
-        connection = SSL.Connection(self._context, None)
-        connection.set_app_data(tlsProtocol)
-        if self._sni is not None:
-            connection.set_tlsext_host_name(self._sni)
-        return connection
-
-
 def tcp_endpoint(reactor: Any, host: str, port: int, timeout: float) -> Any:
     """
     The TCP client endpoint (an C{IStreamClientEndpoint}) for C{host} and C{port}.
@@ -91,6 +60,12 @@ def tcp_endpoint(reactor: Any, host: str, port: int, timeout: float) -> Any:
     was most of the cost of a request to a local server, and a needless delay on refusal
     (for C{twistsock probe} too, which reports the time taken).
     """
+    from twisted.internet.endpoints import (
+        HostnameEndpoint,
+        TCP4ClientEndpoint,
+        TCP6ClientEndpoint,
+    )
+
     if isIPAddress(host):
         return TCP4ClientEndpoint(reactor, host, port, timeout=timeout)
     if isIPv6Address(host):
@@ -105,8 +80,11 @@ def _endpoint(reactor: Any, url: ParsedURL, connect_timeout: float, tls_verify: 
     """
     endpoint = tcp_endpoint(reactor, url.host, url.port, connect_timeout)
     if url.scheme == "https":
-        creator: Any = optionsForClientTLS(url.host) if tls_verify else _UnverifiedTLS(url.host)
-        endpoint = wrapClientTLS(creator, endpoint)
+        from twisted.internet.endpoints import wrapClientTLS
+
+        from twistsock.http._tls import client_tls
+
+        endpoint = wrapClientTLS(client_tls(url.host, tls_verify), endpoint)
     return endpoint
 
 

@@ -25,8 +25,6 @@ import io
 from typing import Any
 
 import h11
-from OpenSSL import SSL
-from service_identity import VerificationError
 from twisted.internet import error
 from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import (
@@ -37,13 +35,11 @@ from twisted.python.failure import Failure
 
 from twistsock.http._errors import (
     BodyTooLarge,
-    CertificateError,
     ConnectionReset,
     EmptyReply,
     FetchError,
     MalformedResponse,
     PartialBody,
-    TLSHandshakeError,
 )
 from twistsock.http._limits import DEFAULT_MAX_BODY_SIZE, MIN_FRAMING_LIMIT
 from twistsock.http._request import (
@@ -123,17 +119,15 @@ class TransferObserver:
 
 def _tls_error(reason: BaseException | None, host: str) -> FetchError | None:
     """
-    Classify a TLS failure: an untrusted or mismatched certificate (60) or another
-    handshake failure (35); C{None} if C{reason} is not a TLS failure.
+    The TLS failure C{reason} is, classified (see L{twistsock.http._tls.tls_error}), or
+    L{None}.  OpenSSL is imported only when C{reason} comes from it or from
+    C{service_identity}: a plain HTTP transfer never loads it.
     """
-    if isinstance(reason, SSL.Error):
-        text = str(reason)
-        if "certificate verify failed" in text:
-            return CertificateError(host, "certificate verify failed (untrusted or expired)")
-        return TLSHandshakeError(host, text)
-    if isinstance(reason, VerificationError):  # service_identity: wrong host name
-        return CertificateError(host, f"certificate is not valid for {host}")
-    return None
+    if type(reason).__module__.split(".")[0] not in ("OpenSSL", "service_identity"):
+        return None
+    from twistsock.http._tls import tls_error
+
+    return tls_error(reason, host)
 
 
 class HTTPGetProtocol(Protocol):
