@@ -109,7 +109,7 @@ class OKEchoProtocol(Protocol):
 
     # Slots instead of an instance dict: 10,000 idle connections should cost little.  The
     # attributes Twisted sets (factory, transport, connected) are slots too, so that no
-    # dict is ever made (about 230 bytes less per connection).
+    # dict is ever made.
     __slots__ = (
         "factory", "transport", "connected",
         "_framer", "_ip", "_started", "_active", "_idle_since", "_bytes_in",

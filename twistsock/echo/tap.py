@@ -409,8 +409,8 @@ def choose_reactor(
     twistd installs the reactor named by C{--reactor} while it parses its options, and its
     default reactor only when something first imports C{twisted.internet.reactor}, which
     happens after the service is made.  So when nothing is installed yet, the user asked for
-    no reactor in particular, and the server gets the one that costs a third less CPU per
-    reply (L{twistsock._twisted.LeanEPollReactor}); C{twistd --reactor=epoll} (or any
+    no reactor in particular, and the server gets the one that costs less CPU per reply
+    (L{twistsock._twisted.LeanEPollReactor}); C{twistd --reactor=epoll} (or any
     other) still wins.
     Outside twistd (C{config.parent} is L{None}: tests, embedding) nothing is installed.
 

@@ -56,9 +56,9 @@ def tcp_endpoint(reactor: Any, host: str, port: int, timeout: float) -> Any:
     IPv6 attempts raced).  An IP literal, already an address, is connected to directly with
     C{TCP4ClientEndpoint} or C{TCP6ClientEndpoint}: C{HostnameEndpoint} would still send it
     through the resolver (a thread-pool C{getaddrinfo} round trip), build its attempt
-    machinery, and report a refused connection only at its next 0.3 s attempt tick.  That
-    was most of the cost of a request to a local server, and a needless delay on refusal
-    (for C{twistsock probe} too, which reports the time taken).
+    machinery, and report a refused connection only at its next 0.3 s attempt tick: most of
+    the cost of a request to a local server, and a needless delay on refusal (for
+    C{twistsock probe} too, which reports the time taken).
     """
     from twisted.internet.endpoints import (
         HostnameEndpoint,

@@ -61,9 +61,9 @@ class _Body:
     of that size, allocated at the first piece, and each h11 piece is freed at once;
     C{BytesIO.getvalue} then returns the buffer itself as C{bytes}, without a copy.
     Collecting the pieces and joining them would hold the body twice at the end and
-    allocate a fresh body-sized block for every response: the allocator then returned
-    that memory to the system and faulted it back in for the next response (measured:
-    470 page faults per 1 MiB fetch instead of 7, and a third more CPU).  Without a
+    allocate a fresh body-sized block for every response: the allocator would return
+    that memory to the system and fault it back in for the next response
+    (C{benchmarks/http_clients.py} shows the cost).  Without a
     length (chunked, close-delimited), the pieces are joined once at the end.  The
     announced length is at most C{max_body_size} (checked with the head), the memory
     the caller agreed to.
@@ -328,8 +328,8 @@ class HTTPGetProtocol(Protocol):
         self.transport.loseConnection()
         # Let go of the buffers: the protocol is in reference cycles (factory, transport,
         # connector), so whatever it holds lives on until the cyclic garbage collector
-        # runs; with many large responses in flight that was megabytes of dead body
-        # pieces and the page faults of never reusing their memory.
+        # runs; with many large responses in flight that would be megabytes of dead body
+        # pieces, and page faults instead of reused memory.
         body, self._body = self._body.value(), _Body(None)
         if self._raw is None:  # not chunked: see _response_head
             raw = [self._head_bytes, body, self._h11.trailing_data[0]]

@@ -209,7 +209,7 @@ class GetRequest:
 
         The event is built (and checked by h11) once per request, then shared: h11 events
         are immutable, and building one validates every header with regular expressions,
-        which was a visible part of the cost of a request.
+        which costs more than sending it.
         """
         return self._h11_event
 

@@ -59,18 +59,18 @@ class Headers:
 class _RawBytes:
     """
     The descriptor behind L{Response.raw}: C{bytes} in, C{bytes} out, but a response read
-    by L{twistsock.HTTPGetProtocol} keeps the pieces it received and joins them only when
+    by L{twistsock.http.HTTPGetProtocol} keeps the pieces it received and joins them only when
     C{raw} is first read (see L{_with_raw_pieces}).
 
-    Why: C{raw} is the whole response again on top of C{body}.  Joining it eagerly cost a
-    fresh allocation of the size of the body for every fetch, which for large bodies is
-    mostly page faults (about a fifth of the time of a 1 MiB fetch from a local server),
-    and held the body in memory twice.  Most callers read C{body} only.  The pieces are
+    Why: C{raw} is the whole response again on top of C{body}.  Joining it eagerly would
+    allocate a fresh block of the size of the body for every fetch, which for large bodies
+    is mostly page faults, and hold the body in memory twice.  Most callers read C{body}
+    only.  The pieces are
     the very bytes objects received, so keeping them costs nothing; the joined bytes are
     the same bytes, in the same order, and are kept once built.
 
     Reading the class attribute raises L{AttributeError}, so that the dataclass sees no
-    default and C{raw} stays a required argument, as it was.
+    default and C{raw} is a required argument.
     """
 
     @overload
