@@ -27,7 +27,7 @@ def with_deadline(
     C{timed_out(seconds)}.
 
     This is L{Deferred.addTimeout}, except for what a timeout reports.  Cancelling does
-    not always fail with L{CancelledError}: a cancelled C{HostnameEndpoint} attempt fails
+    not always fail with C{CancelledError}: a cancelled C{HostnameEndpoint} attempt fails
     with C{ConnectingCancelledError}, for one.  Whatever failure the cancellation
     produced, the caller learns that the time ran out.
 

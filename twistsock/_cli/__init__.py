@@ -17,8 +17,8 @@ import sys
 from collections.abc import Sequence
 
 from twistsock._cli._command import EXIT_USAGE, Parser, UsageError, integer, seconds
+from twistsock._limits import DEFAULT_MAX_BODY_SIZE
 from twistsock._version import __version__
-from twistsock.http._limits import DEFAULT_MAX_BODY_SIZE
 
 __all__ = ["main"]
 

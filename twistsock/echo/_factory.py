@@ -57,7 +57,7 @@ class OKEchoFactory(Factory):
     ) -> None:
         """
         @param settings: the server's settings; L{EchoSettings()} (every default) if
-            L{None}.
+            C{None}.
         @param reactor: the clock for the timers (any L{IReactorTime}, such as
             L{twisted.internet.task.Clock} in tests); the global reactor by default.
         @param changes: settings to change, by the names of L{EchoSettings}' fields.

@@ -131,7 +131,7 @@ class LineFramer:
 
         This is the framing of the one-reply-then-close mode.
 
-        @return: the reply to the first line, or L{None} while no line has ended yet.
+        @return: the reply to the first line, or C{None} while no line has ended yet.
         @raise LineTooLong: when the first line exceeds the limit.
         """
         buf = self._buffer + data if self._buffer else data

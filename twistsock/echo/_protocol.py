@@ -69,7 +69,7 @@ def format_address(address: IAddress | None) -> str:
 
 def client_ip(address: IAddress | None) -> str | None:
     """
-    The IP address a per-IP limit counts a peer under, or L{None} when it has none.
+    The IP address a per-IP limit counts a peer under, or C{None} when it has none.
 
     IPv4-mapped IPv6 addresses (C{::ffff:192.0.2.1}, seen on dual-stack listeners) count as
     their IPv4 address, so one client cannot double its allowance by changing socket family.
@@ -275,7 +275,7 @@ class OKEchoProtocol(Protocol):
 
     def _write(self, data: bytes) -> None:
         """
-        Send C{data}, straight to the socket when L{twistsock._directwrite} allows it.
+        Send C{data}, straight to the socket when L{twistsock._twisted.send_now} allows it.
         """
         if data:
             self._bytes_out += len(data)

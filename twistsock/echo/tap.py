@@ -412,7 +412,7 @@ def choose_reactor(
     no reactor in particular, and the server gets the one that costs less CPU per reply
     (L{twistsock._twisted.LeanEPollReactor}); C{twistd --reactor=epoll} (or any
     other) still wins.
-    Outside twistd (C{config.parent} is L{None}: tests, embedding) nothing is installed.
+    Outside twistd (C{config.parent} is C{None}: tests, embedding) nothing is installed.
 
     @param modules: where to look for an installed reactor (tests pass their own).
     @param install: what installs the lean reactor (tests pass their own).

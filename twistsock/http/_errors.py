@@ -158,7 +158,7 @@ class ConnectTimeout(FetchTimeout):
 
     @ivar host: the host connected to.
     @ivar port: the port connected to.
-    @ivar timeout: the limit, in seconds, or L{None} where it is the endpoint's own and
+    @ivar timeout: the limit, in seconds, or C{None} where it is the endpoint's own and
         not known.
     """
 
@@ -330,7 +330,7 @@ class BodyTooLarge(FetchError):
 class HTTPStatusError(FetchError):
     """
     The response has a status code of 400 or more and the caller asked to treat that as a
-    failure (C{twistsock get --fail}); L{twistsock.fetch} itself never raises it.
+    failure (C{twistsock get --fail}); L{twistsock.http.fetch} itself never raises it.
 
     @ivar url: the URL fetched.
     @ivar code: the status code.

@@ -21,6 +21,7 @@ from twisted.internet.protocol import ClientFactory
 from twisted.python.failure import Failure
 
 from twistsock._deadline import with_deadline
+from twistsock._limits import DEFAULT_MAX_BODY_SIZE, DEFAULT_TIMEOUT
 from twistsock.http._errors import (
     ConnectionRefused,
     ConnectTimeout,
@@ -28,7 +29,6 @@ from twistsock.http._errors import (
     CouldNotResolve,
     OperationTimeout,
 )
-from twistsock.http._limits import DEFAULT_MAX_BODY_SIZE, DEFAULT_TIMEOUT
 from twistsock.http._protocol import HTTPGetProtocol, TransferObserver
 from twistsock.http._request import (
     GetRequest,
@@ -112,10 +112,10 @@ class HTTPGetFactory(ClientFactory):
         @param timeout: seconds for the whole exchange, counted from now, connecting
             included (30 by default).  When they pass, C{response} fails with
             L{OperationTimeout} (28) and the connection is aborted, or the attempt to
-            connect is stopped.  L{None} sets no deadline: then nothing bounds the
+            connect is stopped.  C{None} sets no deadline: then nothing bounds the
             exchange but cancelling C{response}.
         @param reactor: the C{IReactorTime} for C{timeout}; the global reactor when
-            L{None}.
+            C{None}.
         """
         if isinstance(url, str):
             url = build_request(parse_url(url), validate_headers(headers))

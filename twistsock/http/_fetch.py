@@ -22,9 +22,9 @@ from twisted.internet.abstract import isIPAddress, isIPv6Address
 from twisted.internet.defer import Deferred, fail
 
 from twistsock._deadline import with_deadline
+from twistsock._limits import DEFAULT_MAX_BODY_SIZE
 from twistsock.http._errors import MalformedURL, OperationTimeout, TooManyRedirects
 from twistsock.http._factory import HTTPGetFactory
-from twistsock.http._limits import DEFAULT_MAX_BODY_SIZE
 from twistsock.http._protocol import TransferObserver
 from twistsock.http._request import (
     GetRequest,
@@ -215,7 +215,7 @@ def fetch(
         turns verification off explicitly.
 
     @return: fires with the L{Response} (its C{history} holds the redirect responses), or
-        fails with a L{twistsock.FetchError} subclass.  Cancelling it aborts the connection.
+        fails with a L{twistsock.http.FetchError} subclass.  Cancelling it aborts the connection.
     """
     return fetch_with_observer(
         url,

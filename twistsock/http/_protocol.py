@@ -6,7 +6,7 @@ The protocol only adapts h11 to a transport: C{connectionMade} writes the reques
 C{dataReceived} feeds bytes to h11 and acts on its events, C{connectionLost} feeds the end
 of the stream and finishes or fails.  Limits are enforced here, at the protocol layer, and
 every failure closes the transport and fails the C{response} Deferred with a
-L{twistsock.FetchError}; nothing is ever raised into the reactor.
+L{twistsock.http.FetchError}; nothing is ever raised into the reactor.
 
 Decisions about what h11 accepts:
 
@@ -33,6 +33,7 @@ from twisted.internet.interfaces import (
 from twisted.internet.protocol import Protocol, connectionDone
 from twisted.python.failure import Failure
 
+from twistsock._limits import DEFAULT_MAX_BODY_SIZE, MIN_FRAMING_LIMIT
 from twistsock.http._errors import (
     BodyTooLarge,
     ConnectionReset,
@@ -41,7 +42,6 @@ from twistsock.http._errors import (
     MalformedResponse,
     PartialBody,
 )
-from twistsock.http._limits import DEFAULT_MAX_BODY_SIZE, MIN_FRAMING_LIMIT
 from twistsock.http._request import (
     GetRequest,
 )
@@ -120,7 +120,7 @@ class TransferObserver:
 def _tls_error(reason: BaseException | None, host: str) -> FetchError | None:
     """
     The TLS failure C{reason} is, classified (see L{twistsock.http._tls.tls_error}), or
-    L{None}.  OpenSSL is imported only when C{reason} comes from it or from
+    C{None}.  OpenSSL is imported only when C{reason} comes from it or from
     C{service_identity}: a plain HTTP transfer never loads it.
     """
     if type(reason).__module__.split(".")[0] not in ("OpenSSL", "service_identity"):
@@ -136,7 +136,7 @@ class HTTPGetProtocol(Protocol):
 
     The protocol has no timer of its own: a server that never answers, or stalls in the
     middle of the body, keeps it waiting for as long as the connection stays open.  Bound
-    it: use L{HTTPGetFactory}'s C{timeout}, or L{twistsock.fetch} (one deadline for the
+    it: use L{HTTPGetFactory}'s C{timeout}, or L{twistsock.http.fetch} (one deadline for the
     whole transfer), or cancel C{response} yourself (C{reactor.callLater(30,
     protocol.response.cancel)}), which aborts the connection.
 

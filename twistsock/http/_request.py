@@ -225,7 +225,7 @@ class GetRequest:
 
     def to_bytes(self) -> bytes:
         """
-        The request exactly as L{twistsock.HTTPGetProtocol} writes it (h11 serialises both):
+        The request exactly as L{twistsock.http.HTTPGetProtocol} writes it (h11 serialises both):
         C{GET <target> HTTP/1.1}, the header lines, and the blank line.
         """
         connection = h11.Connection(our_role=h11.CLIENT)

@@ -69,7 +69,7 @@ class _RawBytes:
     the very bytes objects received, so keeping them costs nothing; the joined bytes are
     the same bytes, in the same order, and are kept once built.
 
-    Reading the class attribute raises L{AttributeError}, so that the dataclass sees no
+    Reading the class attribute raises C{AttributeError}, so that the dataclass sees no
     default and C{raw} is a required argument.
     """
 
@@ -134,7 +134,7 @@ class Response:
 def _with_raw_pieces(response: Response, pieces: Sequence[bytes]) -> Response:
     """
     Make C{response.raw} the concatenation of C{pieces}, joined the first time it is read.
-    For L{twistsock.HTTPGetProtocol}, on a response it has just built (with C{raw=b""})
+    For L{twistsock.http.HTTPGetProtocol}, on a response it has just built (with C{raw=b""})
     and that nobody has seen yet.
     """
     response.__dict__["_raw"] = tuple(pieces)

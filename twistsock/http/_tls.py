@@ -52,7 +52,7 @@ class _UnverifiedTLS:
 def tls_error(reason: BaseException | None, host: str) -> FetchError | None:
     """
     Classify a TLS failure: an untrusted or mismatched certificate (60) or another
-    handshake failure (35); L{None} if C{reason} is not a TLS failure.
+    handshake failure (35); C{None} if C{reason} is not a TLS failure.
     """
     if isinstance(reason, SSL.Error):
         text = str(reason)

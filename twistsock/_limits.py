@@ -1,6 +1,6 @@
 """
-The client's default limits, in a module of their own so that the command line can show
-them in C{--help} without loading the client.
+The HTTP client's default limits, in a module that imports nothing, so that the command
+line can show them in C{--help} without loading the client.
 """
 
 __all__ = ["DEFAULT_MAX_BODY_SIZE", "DEFAULT_TIMEOUT", "MIN_FRAMING_LIMIT"]
