@@ -50,7 +50,12 @@ class Twistd:
         file_limit: int | None = None,
         reactor: str | None = None,
         twist: bool = False,
+        pidfile: bool = False,
     ) -> None:
+        """
+        @param pidfile: let twistd write its default pid file, C{twistd.pid} in
+            L{directory}, instead of passing C{--pidfile=}.
+        """
         self.directory = tempfile.mkdtemp(prefix="twistsock-e2e-")
 
         def limit_files() -> None:
@@ -61,7 +66,8 @@ class Twistd:
             [
                 *(twist_command() if twist else twistd_command()),
                 *([f"--reactor={reactor}"] if reactor else []),
-                *([] if twist else ["-n", "--pidfile="]),
+                *([] if twist else ["-n"]),
+                *([] if twist or pidfile else ["--pidfile="]),
                 "twistsock",
                 *arguments,
             ],

@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import errno
 import io
+import os
 import resource
 import sys
+from pathlib import Path
 
 from twisted.internet.defer import fail, succeed
 from twisted.internet.error import CannotListenError
@@ -19,6 +21,7 @@ from twisted.python import usage
 from twisted.trial.unittest import SynchronousTestCase
 from zope.interface import implementer
 
+from tests._certificates import make_self_signed
 from twistsock import EchoSettings, OKEchoFactory
 from twistsock.echo import tap
 
@@ -140,6 +143,48 @@ class OptionsTests(SynchronousTestCase):
         self.assertEqual(message.count("\n"), 0)
         self.assertTrue(message.startswith("twistd twistsock: error: --max-connections"))
 
+    def test_port_out_of_range(self) -> None:
+        """
+        A port number outside 0-65535 is a usage error at option time, however it is
+        written: bare, C{tcp:}, C{tcp:port=}, C{tcp6:}, C{ssl:}, or wrapped in C{haproxy:}.
+        """
+        directory = Path(self.mktemp())
+        directory.mkdir()
+        key, cert = make_self_signed(directory)
+        for value, description, number in [
+            ("99999", "tcp:99999", 99999),
+            ("65536", "tcp:65536", 65536),
+            ("tcp:99999:interface=127.0.0.1", "tcp:99999:interface=127.0.0.1", 99999),
+            ("tcp:port=70000", "tcp:port=70000", 70000),
+            ("tcp:-1", "tcp:-1", -1),
+            ("tcp6:99999", "tcp6:99999", 99999),
+            ("haproxy:tcp:99999", "haproxy:tcp:99999", 99999),
+            (f"ssl:99999:privateKey={key}:certKey={cert}", None, 99999),
+        ]:
+            error = self.assertRaises(usage.UsageError, parse, "--port", value)
+            self.assertIn(f"port number {number} is out of range (0-65535)", str(error))
+            self.assertIn(repr(description or value), str(error))
+
+    def test_port_range_edges(self) -> None:
+        """
+        0 (any free port) and 65535 are valid, as are endpoints without a port number.
+        """
+        self.assertEqual(
+            parse("--port", "0", "-p", "tcp:65535", "-p", "unix:/tmp/x")["ports"],
+            ["tcp:0", "tcp:65535", "unix:/tmp/x"],
+        )
+
+    def test_port_out_of_range_one_line(self) -> None:
+        """
+        Under twistd an out-of-range port is one line and exit status 1.
+        """
+        error = self.assertRaises(SystemExit, tap.Options().parseOptions, ["--port", "99999"])
+        self.assertEqual(
+            error.code,
+            "twistd twistsock: error: --port 'tcp:99999': port number 99999 is out of range "
+            "(0-65535) (see twistd twistsock --help)",
+        )
+
     def test_help_shows_defaults(self) -> None:
         """
         The help text lists every option with its default.
@@ -251,6 +296,78 @@ class ServiceTests(SynchronousTestCase):
             stderr.getvalue(),
             "twistd twistsock: cannot listen (address already in use) on tcp:8888\n",
         )
+
+
+class PidfileTests(SynchronousTestCase):
+    """
+    A failure to listen removes twistd's pid file before it ends startup: twistd leaves
+    it behind after a C{SystemExit} (C{-n}), and a daemonizing twistd removes it only after
+    its parent has been told, and may have exited.
+    """
+
+    def setUp(self) -> None:
+        self.patch(sys, "__stderr__", io.StringIO())
+        self.factory = OKEchoFactory(reactor=MemoryReactorClock())
+        directory = Path(self.mktemp())
+        directory.mkdir()
+        self.pidfile = directory / "twistd.pid"
+
+    def service(
+        self, twistd_options: dict[str, object], foreground: bool
+    ) -> tap.EchoServerService:
+        in_use = OSError(errno.EADDRINUSE, "Address already in use")
+        endpoint = FakeEndpoint(CannotListenError("", 8888, in_use))
+        return tap.EchoServerService(
+            [("tcp:8888", endpoint)],
+            self.factory,
+            MemoryReactorClock(),
+            foreground=foreground,
+            twistd_options=twistd_options,
+        )
+
+    def test_foreground(self) -> None:
+        """
+        In the foreground the pid file is gone by the time C{SystemExit} is raised, and
+        twistd is told it has none left to remove.
+        """
+        self.pidfile.write_bytes(b"%d" % (os.getpid(),))
+        options: dict[str, object] = {"nodaemon": True, "pidfile": str(self.pidfile)}
+        service = self.service(options, foreground=True)
+        error = self.assertRaises(SystemExit, service.privilegedStartService)
+        self.assertEqual(error.code, 1)
+        self.assertFalse(self.pidfile.exists())
+        self.assertEqual(options["pidfile"], "")
+
+    def test_daemon(self) -> None:
+        """
+        Daemonizing, the pid file is gone by the time the exception twistd reports through
+        its status pipe is raised, and twistd is told it has none left to remove.
+        """
+        self.pidfile.write_bytes(b"%d" % (os.getpid(),))
+        options: dict[str, object] = {"nodaemon": False, "pidfile": str(self.pidfile)}
+        service = self.service(options, foreground=False)
+        self.assertRaises(tap.ListenFailed, service.privilegedStartService)
+        self.assertFalse(self.pidfile.exists())
+        self.assertEqual(options["pidfile"], "")
+
+    def test_not_ours(self) -> None:
+        """
+        A pid file that names another process is left alone, to twistd.
+        """
+        self.pidfile.write_bytes(b"%d" % (os.getpid() + 1,))
+        options: dict[str, object] = {"nodaemon": True, "pidfile": str(self.pidfile)}
+        service = self.service(options, foreground=True)
+        self.assertRaises(SystemExit, service.privilegedStartService)
+        self.assertTrue(self.pidfile.exists())
+        self.assertEqual(options["pidfile"], str(self.pidfile))
+
+    def test_no_pidfile(self) -> None:
+        """
+        With C{--pidfile=} (or under C{twist}, which has none) nothing is removed.
+        """
+        for options in [{"nodaemon": True, "pidfile": ""}, {}]:
+            service = self.service(dict(options), foreground=True)
+            self.assertRaises(SystemExit, service.privilegedStartService)
 
 
 class ChooseReactorTests(SynchronousTestCase):

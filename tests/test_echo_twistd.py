@@ -4,11 +4,13 @@ End-to-end tests: C{twistd -n twistsock} as a subprocess, talked to over real so
 
 from __future__ import annotations
 
+import os
 import shutil
 import signal
 import socket
 import ssl
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -28,9 +30,13 @@ class ServerProcessTests(SynchronousTestCase):
     """
 
     def start(
-        self, *arguments: str, file_limit: int | None = None, reactor: str | None = None
+        self,
+        *arguments: str,
+        file_limit: int | None = None,
+        reactor: str | None = None,
+        pidfile: bool = False,
     ) -> Twistd:
-        server = Twistd(*arguments, file_limit=file_limit, reactor=reactor)
+        server = Twistd(*arguments, file_limit=file_limit, reactor=reactor, pidfile=pidfile)
         self.addCleanup(server.stop)
         return server
 
@@ -114,6 +120,39 @@ class ServerProcessTests(SynchronousTestCase):
         )
         self.assertNotIn("Traceback", "\n".join(server.lines))
 
+    def test_port_in_use_leaves_no_pidfile(self) -> None:
+        """
+        C{twistd -n twistsock} without C{--pidfile=} writes C{twistd.pid}; a port in use
+        ends it with exit status 1 and one line on stderr, and removes the pid file.
+        """
+        taken = socket.socket()
+        self.addCleanup(taken.close)
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        server = self.start("--port", f"tcp:{port}:interface=127.0.0.1", pidfile=True)
+        self.assertEqual(server.finish(), 1)
+        self.assertEqual(
+            server.stderr.decode(),
+            f"twistd twistsock: cannot listen (address already in use) on "
+            f"tcp:{port}:interface=127.0.0.1\n",
+        )
+        self.assertEqual(os.listdir(server.directory), [])
+
+    def test_port_out_of_range(self) -> None:
+        """
+        C{--port 99999} is rejected before twistd starts: one line on stderr, exit status
+        1, and no pid file left behind.
+        """
+        server = self.start("--port", "99999", pidfile=True)
+        self.assertEqual(server.finish(), 1)
+        self.assertEqual(
+            server.stderr.decode(),
+            "twistd twistsock: error: --port 'tcp:99999': port number 99999 is out of range "
+            "(0-65535) (see twistd twistsock --help)\n",
+        )
+        self.assertEqual(os.listdir(server.directory), [])
+
     def test_bad_option(self) -> None:
         """
         An invalid option value is one line on stderr and a non-zero exit.
@@ -192,6 +231,48 @@ class ServerProcessTests(SynchronousTestCase):
         )
         self.assertFalse(pidfile.exists())
 
+    def test_port_in_use_daemon_pidfile_gone_first(self) -> None:
+        """
+        Daemonizing, the pid file is gone before the parent exits: twistd's own removal,
+        which comes after the child has told the parent, is held back here until the test
+        has looked, so the order is checked, not the timing.
+        """
+        taken = socket.socket()
+        self.addCleanup(taken.close)
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        directory = Path(tempfile.mkdtemp())
+        self.addCleanup(shutil.rmtree, directory, True)
+        pidfile = directory / "twistd.pid"
+        go, done = directory / "go", directory / "done"
+        result = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                _HELD_REMOVE_PID,
+                str(go),
+                str(done),
+                f"--pidfile={pidfile}",
+                f"--logfile={directory / 'twistd.log'}",
+                "twistsock",
+                "--port",
+                f"tcp:{port}:interface=127.0.0.1",
+            ],
+            cwd=directory,
+            capture_output=True,
+            timeout=30,
+        )
+        pidfile_at_exit = pidfile.exists()
+        go.touch()
+        deadline = time.monotonic() + 30
+        while not done.exists() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        self.assertEqual(result.returncode, 1, result.stderr)
+        self.assertTrue(done.exists(), "the daemon never reached twistd's removePID")
+        self.assertFalse(pidfile_at_exit)
+        self.assertFalse(pidfile.exists())
+
     def test_tls(self) -> None:
         """
         Over a TLS endpoint with a self-signed certificate the welcome and replies arrive
@@ -255,3 +336,27 @@ class ServerProcessTests(SynchronousTestCase):
         self.assertEqual(greeting, WELCOME)
         late.sendall(b"late\n")
         self.assertEqual(recv_exactly(late, 10), b"OK...late\n")
+
+
+#: twistd, with its pid file removal held until the file named by argv[1] exists; it then
+#: creates the file named by argv[2].
+_HELD_REMOVE_PID = """
+import os, sys, time
+from twisted.scripts import _twistd_unix
+from twisted.scripts.twistd import run
+
+go, done = sys.argv[1:3]
+del sys.argv[1:3]
+sys.argv[0] = "twistd"
+removePID = _twistd_unix.UnixApplicationRunner.removePID
+
+def held_remove_pid(self, pidfile):
+    deadline = time.monotonic() + 30
+    while not os.path.exists(go) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    removePID(self, pidfile)
+    open(done, "w").close()
+
+_twistd_unix.UnixApplicationRunner.removePID = held_remove_pid
+run()
+"""

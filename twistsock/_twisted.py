@@ -17,6 +17,10 @@ C{tests/test_leanreactor.py}).  What each one touches:
   - L{reactor_installed} relies on twistd's order of work: it installs the reactor named
     by C{--reactor} while parsing options, and its default reactor only when something
     first imports C{twisted.internet.reactor}, after the plugin's service is made.
+  - L{remove_own_pidfile} relies on twistd's runner reading C{config["pidfile"]} again
+    when it removes the pid file after a failed start (C{removePID}).
+  - L{endpoint_port} reads the C{_port} attribute of Twisted's TCP, TCP6 and SSL server
+    endpoints, and C{_wrappedEndpoint} of wrappers such as C{haproxy:}.
 
 Direct write
 ============
@@ -49,8 +53,9 @@ connection's prefix.
 from __future__ import annotations
 
 import errno
+import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, MutableMapping
 from typing import Any
 
 from twisted.internet import tcp
@@ -59,8 +64,10 @@ from twisted.python import log
 __all__ = [
     "LeanEPollReactor",
     "can_send_directly",
+    "endpoint_port",
     "install",
     "reactor_installed",
+    "remove_own_pidfile",
     "send_now",
 ]
 
@@ -115,6 +122,65 @@ def reactor_installed(modules: Mapping[str, object] = sys.modules) -> bool:
     @param modules: where to look (tests pass their own).
     """
     return "twisted.internet.reactor" in modules
+
+
+def remove_own_pidfile(twistd_options: MutableMapping[str, Any] | None) -> None:
+    """
+    Remove twistd's pid file if it names this process, and clear C{"pidfile"} in twistd's
+    options, so that twistd neither leaves it behind nor tries (and fails, loudly) to
+    remove it again.
+
+    Why: after a failure to start, twistd removes the pid file only for an ordinary
+    exception, and a daemonizing twistd only after it has told its parent process through
+    the status pipe, so the parent can exit while the file is still there.  Removed here,
+    before the failure is raised, the file is gone before anyone learns of the failure.
+    A file that holds another process's id, or cannot be read, is left to twistd.
+
+    @param twistd_options: twistd's own options (the runner reads C{"pidfile"} from
+        them); C{None}, or options without a pid file (C{twist}), do nothing.
+    """
+    if twistd_options is None:
+        return
+    path = twistd_options.get("pidfile")
+    if not path:
+        return
+    try:
+        with open(path, "rb") as f:
+            ours = f.read().strip() == b"%d" % (os.getpid(),)
+        if ours:
+            os.unlink(path)
+    except FileNotFoundError:
+        ours = True
+    except OSError:
+        return
+    if ours:
+        twistd_options["pidfile"] = ""
+
+
+def endpoint_port(endpoint: object) -> int | None:
+    """
+    The port number a parsed TCP, TCP6 or SSL server endpoint (or a wrapper of one, such
+    as C{haproxy:tcp:...}) will listen on, or C{None} for endpoints without one.
+
+    C{serverFromString} parses every syntax (C{tcp:N}, C{tcp:port=N}, escapes) but accepts
+    any integer, leaving the range to C{bind} at listen time; the number is read back from
+    the endpoint it built.  If Twisted's attributes ever change, this returns C{None} and
+    C{bind} still rejects the number, later.
+    """
+    from twisted.internet.endpoints import (
+        SSL4ServerEndpoint,
+        TCP4ServerEndpoint,
+        TCP6ServerEndpoint,
+    )
+
+    while True:
+        if isinstance(endpoint, (TCP4ServerEndpoint, TCP6ServerEndpoint, SSL4ServerEndpoint)):
+            port = getattr(endpoint, "_port", None)
+            return port if isinstance(port, int) else None
+        wrapped = getattr(endpoint, "_wrappedEndpoint", None)
+        if wrapped is None:
+            return None
+        endpoint = wrapped
 
 
 if sys.platform == "linux":  # epoll(4) is Linux's

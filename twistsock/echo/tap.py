@@ -11,7 +11,7 @@ import errno
 import resource
 import select
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, MutableMapping
 from functools import partial
 from typing import Any, cast
 
@@ -24,7 +24,7 @@ from twisted.logger import Logger
 from twisted.python import usage
 from twisted.python.failure import Failure
 
-from twistsock._twisted import reactor_installed
+from twistsock._twisted import endpoint_port, reactor_installed, remove_own_pidfile
 from twistsock.echo._factory import OKEchoFactory
 from twistsock.echo._protocol import format_address
 from twistsock.echo._settings import DEFAULT_PREFIX, DEFAULT_WELCOME, EchoSettings, InvalidSetting
@@ -43,6 +43,8 @@ __all__ = [
 _log = Logger(namespace="twistsock")
 
 DEFAULT_PORT = "tcp:8888"
+MAX_PORT = 65535
+"""The largest TCP port number."""
 SHUTDOWN_TIMEOUT = 1.0
 #: Descriptors the process needs besides one per client: the listening sockets, stdio,
 #: the log file, the reactor's own (epoll, waker) and the spare one Twisted keeps for EMFILE.
@@ -199,9 +201,14 @@ class ServerOptions(usage.Options):
         for description in self["ports"]:
             try:
                 # Parsing needs no reactor; the endpoint built here is thrown away.
-                serverFromString(None, description)
+                endpoint = serverFromString(None, description)
             except Exception as e:  # every parser raises its own kind; report them all
                 raise usage.UsageError(f"--port {description!r}: {e}") from None
+            port = endpoint_port(endpoint)
+            if port is not None and not 0 <= port <= MAX_PORT:
+                raise usage.UsageError(
+                    f"--port {description!r}: port number {port} is out of range (0-{MAX_PORT})"
+                )
 
 
 _NUMBER_OPTIONS = (
@@ -297,7 +304,13 @@ class EchoServerService(Service):
         reactor: IReactorCore,
         shutdown_timeout: float = SHUTDOWN_TIMEOUT,
         foreground: bool = True,
+        twistd_options: MutableMapping[str, Any] | None = None,
     ) -> None:
+        """
+        @param twistd_options: twistd's own options, whose pid file a failure to listen
+            removes (see L{_cannot_listen}); C{None} outside twistd.
+        """
+        self.twistd_options = twistd_options
         self.foreground = foreground
         self.endpoints = endpoints
         self.factory = factory
@@ -337,9 +350,12 @@ class EchoServerService(Service):
         In the foreground (C{twistd -n}) the user's terminal gets exactly one line on the
         real stderr (twistd has redirected C{sys.stderr} into its log) and the exit status
         is 1.  A daemonizing twistd needs an ordinary exception instead: it reports that
-        through its status pipe to the parent, which prints it and exits 1, and removes
-        the pid file; a C{SystemExit} would skip both and leave the parent waiting forever.
+        through its status pipe to the parent, which prints it and exits 1; a
+        C{SystemExit} would skip that and leave the parent waiting forever.  Either way
+        the pid file is removed first (L{remove_own_pidfile}), so that none is left
+        behind when the command has exited.
         """
+        remove_own_pidfile(self.twistd_options)
         if not self.foreground:
             _log.critical("{problem}", problem=str(error))
             raise error
@@ -463,6 +479,10 @@ def makeService(config: ServerOptions) -> MultiService:
     # do not, and twist always runs in the foreground.
     foreground = bool(parent.get("nodaemon", True)) if parent is not None else True
     EchoServerService(
-        endpoints, factory, cast(IReactorCore, reactor), foreground=foreground
+        endpoints,
+        factory,
+        cast(IReactorCore, reactor),
+        foreground=foreground,
+        twistd_options=parent,
     ).setServiceParent(top)
     return top
