@@ -1,0 +1,3 @@
+"""
+What C{trial twistsock} finds: see L{twistsock._trial.test_checkout}.
+"""
