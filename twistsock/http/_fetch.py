@@ -60,6 +60,7 @@ def tcp_endpoint(reactor: Any, host: str, port: int, timeout: float) -> Any:
     the cost of a request to a local server, and a needless delay on refusal (for
     C{twistsock probe} too, which reports the time taken).
     """
+    # Imported when first needed: plain http to an address needs no endpoint at all.
     from twisted.internet.endpoints import (
         HostnameEndpoint,
         TCP4ClientEndpoint,
