@@ -16,12 +16,13 @@ from twisted.internet.error import CannotListenError
 from twisted.internet.interfaces import IListeningPort, IStreamServerEndpoint
 from twisted.internet.protocol import Factory
 from twisted.internet.task import Clock
-from twisted.internet.testing import MemoryReactorClock, StringTransport
+from twisted.internet.testing import StringTransport
 from twisted.python import usage
 from twisted.trial.unittest import SynchronousTestCase
 from zope.interface import implementer
 
 from tests._certificates import make_self_signed
+from tests._memory import MemoryReactorClock
 from twistsock import EchoSettings, OKEchoFactory
 from twistsock.echo import tap
 

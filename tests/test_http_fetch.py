@@ -14,13 +14,15 @@ from twisted.internet import error
 from twisted.internet import reactor as _reactor
 from twisted.internet.address import IPv4Address
 from twisted.internet.defer import CancelledError, Deferred, inlineCallbacks
+from twisted.internet.interfaces import IProtocolFactory
 from twisted.internet.protocol import Factory, Protocol
 from twisted.internet.ssl import PrivateCertificate
-from twisted.internet.testing import MemoryReactorClock, StringTransport
+from twisted.internet.testing import StringTransport
 from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 from twisted.web.client import HTTPConnectionPool
 from twisted.web.server import Site
+from zope.interface import implementer_only
 
 from tests._certificates import make_self_signed
 from tests._http_servers import (
@@ -32,6 +34,7 @@ from tests._http_servers import (
     listen_web,
     temporary_directory,
 )
+from tests._memory import MemoryReactorClock
 from twistsock import (
     CertificateError,
     ConnectionRefused,
@@ -74,6 +77,16 @@ class NoCloseNotify(Protocol):
     def dataReceived(self, data: bytes) -> None:
         self.transport.write(self.reply)  # type: ignore[union-attr]
         self.transport.transport.loseConnection()  # type: ignore[union-attr]
+
+
+@implementer_only(IProtocolFactory)
+class SiteWithoutALPN(Site):
+    """
+    A C{Site} that offers no ALPN protocols.  A C{Site} offers them, and Twisted before 26
+    then sets the ALPN callback on the server's shared OpenSSL context for each connection,
+    which pyOpenSSL 26.2 and later refuse ("Context has already been used to create a
+    Connection").  twistsock's client offers no ALPN, so nothing else changes.
+    """
 
 
 def connect(memory: MemoryReactorClock, index: int = -1) -> StringTransport:
@@ -597,7 +610,7 @@ class TLSTests(TestCase):
         key_path, cert_path = make_self_signed(directory)
         pem = key_path.read_bytes() + cert_path.read_bytes()
         options = self.options = PrivateCertificate.loadPEM(pem).options()
-        port = reactor.listenSSL(0, Site(Chunked()), options, interface="127.0.0.1")
+        port = reactor.listenSSL(0, SiteWithoutALPN(Chunked()), options, interface="127.0.0.1")
         self.addCleanup(port.stopListening)
         self.url = f"https://127.0.0.1:{port.getHost().port}/"
 

@@ -21,12 +21,13 @@ from twisted.internet.defer import CancelledError, Deferred, fail
 from twisted.internet.endpoints import TCP4ClientEndpoint
 from twisted.internet.interfaces import ISSLTransport, IStreamClientEndpoint
 from twisted.internet.task import Clock
-from twisted.internet.testing import MemoryReactor, MemoryReactorClock, StringTransport
+from twisted.internet.testing import MemoryReactor, StringTransport
 from twisted.logger import LogEvent, globalLogPublisher
 from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
 from zope.interface import implementer  # type: ignore[import-untyped]
 
+from tests._memory import MemoryReactorClock
 from twistsock import (
     BodyTooLarge,
     CertificateError,

@@ -117,3 +117,38 @@ class TrialShimTests(SynchronousTestCase):
         suite.run(result)
         self.assertEqual(len(result.failures), 1)
         self.assertIn("tests/ directory of a source checkout", str(result.failures[0][1]))
+
+
+class FloorsTests(SynchronousTestCase):
+    """
+    The constraints CI installs for its floors run are pyproject.toml's floors.
+    """
+
+    def test_floors_match(self) -> None:
+        """
+        Every runtime and test dependency has a floor in pyproject.toml, and
+        C{.ci/floors.txt} pins each at exactly that version.
+        """
+        pyproject = (ROOT / "pyproject.toml").read_text()
+        sections = re.findall(r"^(?:dependencies|test) = \[(.*?)^\]", pyproject, re.M | re.S)
+        declared = {}
+        for name, version in re.findall(
+            r'^\s*"([A-Za-z0-9_.-]+)(?:\[\w+\])?>=([\w.]+)"', "".join(sections), re.M
+        ):
+            declared[name.lower().replace("_", "-")] = version
+        pinned = {}
+        for line in (ROOT / ".ci" / "floors.txt").read_text().splitlines():
+            if line and not line.startswith("#"):
+                name, version = line.split("==")
+                pinned[name.lower()] = version
+
+        def release(version: str) -> list[str]:
+            # 24.7 and 24.7.0 name the same release.
+            parts = version.split(".")
+            while len(parts) > 1 and parts[-1] == "0":
+                parts.pop()
+            return parts
+
+        self.assertEqual(set(declared), set(pinned))
+        for name, version in declared.items():
+            self.assertEqual(release(version), release(pinned[name]), name)
