@@ -73,7 +73,7 @@ class EchoSettings:
     raises L{InvalidSetting}.
 
     @ivar welcome: the greeting sent on connect, without its terminator (a C{b"\\n"} is
-        added); L{None} sends nothing.
+        added); C{None} sends nothing.
     @ivar prefix: put before every reply.
     @ivar mode: C{"line"} (answer every line), C{"chunk"} (answer every received chunk, as
         the tutorial did) or C{"once"} (answer the first line, then close).
@@ -86,6 +86,8 @@ class EchoSettings:
     @ivar close_timeout: seconds a closing connection gets to flush before it is aborted.
     @ivar direct_write: on plain TCP, send a reply at once when nothing is queued ahead
         of it (see L{twistsock._twisted.send_now}).
+    @ivar connection_log: log a line when each client connects and one when it leaves;
+        C{False} keeps only limit hits, refusals and connections that end in an error.
     """
 
     welcome: bytes | None = DEFAULT_WELCOME
@@ -98,6 +100,7 @@ class EchoSettings:
     max_per_ip: int = 0
     close_timeout: float = 10.0
     direct_write: bool = True
+    connection_log: bool = True
 
     def __post_init__(self) -> None:
         """
@@ -128,7 +131,7 @@ class EchoSettings:
     @property
     def welcome_line(self) -> bytes | None:
         """
-        The greeting as sent, with its C{b"\\n"}; L{None} when there is none.
+        The greeting as sent, with its C{b"\\n"}; C{None} when there is none.
         """
         return None if self.welcome is None else self.welcome + b"\n"
 
