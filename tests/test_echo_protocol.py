@@ -702,6 +702,29 @@ class LoggingTests(SynchronousTestCase):
             ],
         )
 
+    def test_no_connection_log(self) -> None:
+        """
+        Without the connection log a clean visit logs nothing, while limit hits, the
+        connections they close, and refusals are still logged.
+        """
+        factory = OKEchoFactory(
+            connection_log=False, max_line_length=4, max_connections=1, reactor=self.clock
+        )
+        with capturedLogs() as events:
+            protocol, _ = connect(factory)
+            protocol.dataReceived(b"hi\n")
+            lose(protocol)
+        self.assertEqual(self.messages(list(events)), [])
+        with capturedLogs() as events:
+            protocol, _ = connect(factory)
+            connect(factory)
+            protocol.dataReceived(b"toolong\n")
+            lose(protocol)
+        self.assertEqual(
+            [m.split(":")[0] for m in self.messages(list(events))],
+            ["Refused 127.0.0.1", "127.0.0.1", "Disconnected 127.0.0.1"],
+        )
+
     def test_unclean(self) -> None:
         """
         A connection that did not end cleanly says why, without a traceback.
@@ -720,3 +743,51 @@ class LoggingTests(SynchronousTestCase):
         self.assertEqual(format_address(IPv6Address("TCP", "::1", 80)), "[::1]:80")
         self.assertEqual(format_address(UNIXAddress(b"/tmp/s")), "unix:/tmp/s")
         self.assertEqual(format_address(UNIXAddress(None)), "unix:")
+
+
+class StatsTests(SynchronousTestCase):
+    """
+    The factory counts what the server does, at no cost per reply.
+    """
+
+    def test_totals(self) -> None:
+        """
+        L{OKEchoFactory.totals} adds up connections open and closed: admitted, refused by
+        reason, limits hit by kind, lines, bytes in and out.
+        """
+        clock = Clock()
+        factory = OKEchoFactory(max_connections=2, max_line_length=8, reactor=clock)
+        one, _ = connect(factory)
+        two, _ = connect(factory)
+        connect(factory)  # refused: max_connections
+        one.dataReceived(b"a\nbb\n")
+        two.dataReceived(b"x" * 9)  # line too long
+        lose(two)
+        totals = factory.totals()
+        self.assertEqual(
+            (totals.accepted, totals.current, totals.refused, totals.limits),
+            (2, 1, {"max_connections": 1}, {"line_too_long": 1}),
+        )
+        self.assertEqual((totals.lines, totals.bytes_in), (2, 5 + 9))
+        welcomes = 2 * len(WELCOME)
+        error = len(b"ERROR line too long (max 8 bytes)\n")
+        busy = len(b"ERROR server busy\n")
+        self.assertEqual(totals.bytes_out, welcomes + len(b"OK...a\nOK...bb\n") + error)
+        self.assertNotEqual(busy, 0)  # a refused connection's bytes are not counted
+        lose(one)
+        after = factory.totals()
+        self.assertEqual((after.current, after.lines, after.bytes_in), (0, 2, 14))
+
+    def test_timeouts_counted(self) -> None:
+        """
+        Idle and line timeouts are counted by kind.
+        """
+        clock = Clock()
+        factory = OKEchoFactory(idle_timeout=1, line_timeout=1, reactor=clock)
+        idle, _ = connect(factory)
+        slow, _ = connect(factory)
+        slow.dataReceived(b"partial")
+        for _ in range(12):
+            clock.advance(0.25)
+            slow.dataReceived(b"x")
+        self.assertEqual(factory.totals().limits, {"idle_timeout": 1, "line_timeout": 1})

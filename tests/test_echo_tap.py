@@ -196,9 +196,60 @@ class OptionsTests(SynchronousTestCase):
             "--prefix", "OK...", "--mode", "[default: line]", "--max-line-length",
             "65536", "--idle-timeout", "300", "--line-timeout", "60", "--max-connections",
             "10000", "--max-per-ip",
-            "--close-timeout", "--no-direct-write",
+            "--close-timeout", "--no-direct-write", "--backlog", "4096",
+            "--shutdown-timeout", "--no-connection-log", "--metrics",
         ):  # fmt: skip
             self.assertIn(needle, text)
+
+    def test_operator_options(self) -> None:
+        """
+        The listen backlog is 4096 and SIGTERM waits 10 seconds unless told otherwise;
+        C{--no-connection-log} turns the connection lines off.
+        """
+        options = parse()
+        self.assertEqual((options["backlog"], options["shutdown-timeout"]), (4096, 10.0))
+        self.assertTrue(options["settings"].connection_log)
+        options = parse("--backlog", "100", "--shutdown-timeout", "30", "--no-connection-log")
+        self.assertEqual((options["backlog"], options["shutdown-timeout"]), (100, 30.0))
+        self.assertFalse(options["settings"].connection_log)
+
+    def test_operator_options_checked(self) -> None:
+        """
+        Bad operator values are one-line usage errors.
+        """
+        for argv, message in [
+            (["--backlog", "0"], "--backlog must be from 1 to 65535"),
+            (["--backlog", "x"], "--backlog must be a whole number"),
+            (["--shutdown-timeout", "-1"], "--shutdown-timeout must be a finite number >= 0"),
+            (["--shutdown-timeout", "inf"], "--shutdown-timeout must be a finite number >= 0"),
+            (["--metrics", "bogus:1"], "--metrics 'bogus:1'"),
+            (["--metrics", "99999"], "--metrics 'tcp:99999': port number 99999 is out of range"),
+        ]:
+            error = self.assertRaises(usage.UsageError, parse, *argv)
+            self.assertIn(message, str(error))
+
+    def test_metrics_needs_prometheus_client(self) -> None:
+        """
+        C{--metrics} without C{prometheus_client} installed says what to install.
+        """
+        import prometheus_client
+
+        sys.modules["prometheus_client"] = None  # type: ignore[assignment]  # import fails
+        self.addCleanup(sys.modules.__setitem__, "prometheus_client", prometheus_client)
+        error = self.assertRaises(usage.UsageError, parse, "--metrics", "9100")
+        self.assertIn("pip install 'twistsock[metrics]'", str(error))
+
+    def test_with_backlog(self) -> None:
+        """
+        TCP, TLS and UNIX ports get the backlog unless they name one; others are left as
+        they are.
+        """
+        self.assertEqual(tap.with_backlog("tcp:8888", 7), "tcp:8888:backlog=7")
+        self.assertEqual(tap.with_backlog("unix:/x", 7), "unix:/x:backlog=7")
+        self.assertEqual(tap.with_backlog("tcp:1:backlog=3", 7), "tcp:1:backlog=3")
+        self.assertEqual(
+            tap.with_backlog("systemd:domain=INET:index=0", 7), "systemd:domain=INET:index=0"
+        )
 
 
 @implementer(IListeningPort)
@@ -258,6 +309,14 @@ class ServiceTests(SynchronousTestCase):
         echo = children[0]
         assert isinstance(echo, tap.EchoServerService)
         self.assertEqual([d for d, _ in echo.endpoints], ["tcp:0", "tcp:0:interface=127.0.0.1"])
+        # The backlog reaches the endpoints (read from Twisted's private attribute).
+        self.assertEqual([e._backlog for _, e in echo.endpoints], [4096, 4096])  # type: ignore[attr-defined]
+        self.assertEqual(echo.shutdown_timeout, 10.0)
+        options = parse("--port", "0", "--backlog", "7", "--shutdown-timeout", "2")
+        (echo,) = list(tap.makeService(options))
+        assert isinstance(echo, tap.EchoServerService)
+        self.assertEqual([e._backlog for _, e in echo.endpoints], [7])  # type: ignore[attr-defined]
+        self.assertEqual(echo.shutdown_timeout, 2.0)
 
     def test_listen_and_stop(self) -> None:
         """

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections import Counter
 from typing import Any, cast
 
 from twisted.internet.defer import Deferred, DeferredList
@@ -21,12 +22,53 @@ from twisted.logger import Logger
 from twistsock.echo._protocol import OKEchoProtocol
 from twistsock.echo._settings import EchoSettings
 
-__all__ = ["OKEchoFactory", "REFUSALS_LOGGED_PER_SECOND"]
+__all__ = ["EchoStats", "EchoTotals", "OKEchoFactory", "REFUSALS_LOGGED_PER_SECOND"]
 
 REFUSALS_LOGGED_PER_SECOND = 10
 """Refused connections logged one by one in any second; more are counted, not logged."""
 
 _log = Logger(namespace="twistsock")
+
+
+@dataclasses.dataclass(frozen=True)
+class EchoTotals:
+    """
+    What a server has done since it started: a snapshot of L{EchoStats}.
+
+    @ivar accepted: connections admitted.
+    @ivar current: connections being served now.
+    @ivar refused: connections refused, by reason (C{"max_connections"}, C{"max_per_ip"}).
+    @ivar limits: limits hit, by kind (C{"line_too_long"}, C{"idle_timeout"},
+        C{"line_timeout"}).
+    @ivar lines: lines (or, in chunk mode, chunks) answered.
+    @ivar bytes_in: bytes received from clients.
+    @ivar bytes_out: bytes sent to clients.
+    """
+
+    accepted: int
+    current: int
+    refused: dict[str, int]
+    limits: dict[str, int]
+    lines: int
+    bytes_in: int
+    bytes_out: int
+
+
+class EchoStats:
+    """
+    The server's running counts, kept as plain integers so that counting costs nothing on
+    the path of a reply: lines and bytes are added up from the connections themselves when
+    a snapshot is taken (L{OKEchoFactory.totals}), and from each connection once, as it
+    closes.
+    """
+
+    def __init__(self) -> None:
+        self.accepted = 0
+        self.refused: Counter[str] = Counter()
+        self.limits: Counter[str] = Counter()
+        self.closed_lines = 0
+        self.closed_bytes_in = 0
+        self.closed_bytes_out = 0
 
 
 class OKEchoFactory(Factory):
@@ -76,6 +118,8 @@ class OKEchoFactory(Factory):
             reactor = cast(IReactorTime, global_reactor)
         self.clock: IReactorTime = reactor
         self._clients: set[OKEchoProtocol] = set()
+        #: What the server has done: see L{totals}.
+        self.stats = EchoStats()
         self._per_ip: dict[str, int] = {}
         self._sweep_call: IDelayedCall | None = None
         self._refusal_window = -math.inf
@@ -95,13 +139,16 @@ class OKEchoFactory(Factory):
         """
         settings = self.settings
         if len(self._clients) >= settings.max_connections:
+            self.stats.refused["max_connections"] += 1
             return f"server busy (max {settings.max_connections} connections)"
         ip = protocol._ip
         if ip is not None and settings.max_per_ip:
             if self._per_ip.get(ip, 0) >= settings.max_per_ip:
+                self.stats.refused["max_per_ip"] += 1
                 return f"server busy (max {settings.max_per_ip} connections per IP)"
             self._per_ip[ip] = self._per_ip.get(ip, 0) + 1
         self._clients.add(protocol)
+        self.stats.accepted += 1
         if (settings.idle_timeout or settings.line_timeout) and self._sweep_call is None:
             self._sweep_call = self.clock.callLater(self._sweep_interval, self._sweep)
         return None
@@ -142,11 +189,39 @@ class OKEchoFactory(Factory):
             limit=True,
         )
 
-    def _release(self, protocol: OKEchoProtocol) -> None:
+    def totals(self) -> EchoTotals:
         """
-        Count a client out: it is gone.
+        What the server has done so far, the connections still open included.
+        """
+        stats = self.stats
+        lines, bytes_in, bytes_out = (
+            stats.closed_lines,
+            stats.closed_bytes_in,
+            stats.closed_bytes_out,
+        )
+        for client in self._clients:
+            lines += client.lines
+            bytes_in += client._bytes_in
+            bytes_out += client._bytes_out
+        return EchoTotals(
+            accepted=stats.accepted,
+            current=len(self._clients),
+            refused=dict(stats.refused),
+            limits=dict(stats.limits),
+            lines=lines,
+            bytes_in=bytes_in,
+            bytes_out=bytes_out,
+        )
+
+    def _release(self, protocol: OKEchoProtocol, lines: int) -> None:
+        """
+        Count a client out: it is gone, having answered C{lines} lines.
         """
         self._clients.discard(protocol)
+        stats = self.stats
+        stats.closed_lines += lines
+        stats.closed_bytes_in += protocol._bytes_in
+        stats.closed_bytes_out += protocol._bytes_out
         if not self._clients and self._sweep_call is not None:
             self._sweep_call.cancel()
             self._sweep_call = None

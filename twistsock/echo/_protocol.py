@@ -159,13 +159,21 @@ class OKEchoProtocol(Protocol):
             self._write(b"ERROR server busy\n")
             self._close(settings.close_timeout)
             return
-        _log.info("Connected with {peer}", peer=self._peer_text())
+        if settings.connection_log:
+            _log.info("Connected with {peer}", peer=self._peer_text())
         if settings.mode != "chunk":
             self._framer = LineFramer(settings.prefix, settings.max_line_length)
             self._once = settings.mode == "once"
         self._direct = settings.direct_write and can_send_directly(self.transport)
         if not ISSLTransport.providedBy(self.transport):
             self._greet()
+
+    @property
+    def lines(self) -> int:
+        """
+        The lines answered so far (in chunk mode, the chunks).
+        """
+        return self._framer.lines if self._framer is not None else self._chunks
 
     def _peer_text(self) -> str:
         """
@@ -222,22 +230,28 @@ class OKEchoProtocol(Protocol):
             self._abort_call.cancel()
         self._abort_call = None
         if self in self.factory._clients:  # admitted, not refused
-            self.factory._release(self)
-            duration = self.factory.clock.seconds() - self._started
-            lines = self._framer.lines if self._framer is not None else self._chunks
+            lines = self.lines
+            self.factory._release(self, lines)
             why = self._reason
             if why is None and not reason.check(ConnectionDone):
                 why = reason.getErrorMessage()
-            _log.info(
-                "Disconnected {peer} after {duration:.1f} s: {lines} lines, "
-                "{bytes_in} bytes in, {bytes_out} bytes out{why}",
-                peer=self._peer_text(),
-                duration=duration,
-                lines=lines,
-                bytes_in=self._bytes_in,
-                bytes_out=self._bytes_out,
-                why=f" ({why})" if why else "",
-            )
+            if why is not None or self.factory.settings.connection_log:
+                _log.info(
+                    "Disconnected {peer} after {duration:.1f} s: {lines} lines, "
+                    "{bytes_in} bytes in, {bytes_out} bytes out{why}",
+                    peer=self._peer_text(),
+                    duration=self.factory.clock.seconds() - self._started,
+                    lines=lines,
+                    bytes_in=self._bytes_in,
+                    bytes_out=self._bytes_out,
+                    why=f" ({why})" if why else "",
+                )
+        self._fire_lost()
+
+    def _fire_lost(self) -> None:
+        """
+        Fire the Deferreds of every L{shutdown} waiting for this connection to go.
+        """
         if self._lost is not None:
             waiting, self._lost = self._lost, None
             for lost in waiting:
@@ -268,7 +282,7 @@ class OKEchoProtocol(Protocol):
             replies = framer.feed(data)
         except LineTooLong as e:
             self._write(e.replies)
-            self._fail(f"line too long (max {e.limit} bytes)")
+            self._fail(f"line too long (max {e.limit} bytes)", "line_too_long")
             return
         if replies:
             self._write(replies)
@@ -330,7 +344,8 @@ class OKEchoProtocol(Protocol):
         elif settings.idle_timeout and now - self._idle_since >= settings.idle_timeout:
             # A paused client is one the server stopped reading because it does not
             # read its replies; say so rather than blame it for silence.
-            self._fail("idle timeout" if not self._paused else "idle timeout, replies unread")
+            why = "idle timeout" if not self._paused else "idle timeout, replies unread"
+            self._fail(why, "idle_timeout")
             return
         framer = self._framer
         if self._paused:
@@ -340,16 +355,18 @@ class OKEchoProtocol(Protocol):
         elif settings.line_timeout and framer is not None:
             if framer.buffered and framer.lines == self._lines_seen:
                 if now - self._line_since >= settings.line_timeout:
-                    self._fail(f"line timeout ({settings.line_timeout:g} s)")
+                    self._fail(f"line timeout ({settings.line_timeout:g} s)", "line_timeout")
             else:
                 # A new unfinished line (or none): start its clock.
                 self._lines_seen = framer.lines if framer.buffered else -1
                 self._line_since = now
 
-    def _fail(self, problem: str) -> None:
+    def _fail(self, problem: str, kind: str) -> None:
         """
-        A limit was hit: tell the client in one C{ERROR} line, log it, and close.
+        A limit was hit: tell the client in one C{ERROR} line, log it, count it (C{kind}
+        names the limit in the factory's statistics), and close.
         """
+        self.factory.stats.limits[kind] += 1
         _log.warn(
             "{peer}: {problem}; closing", peer=self._peer_text(), problem=problem, limit=True
         )

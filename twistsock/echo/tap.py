@@ -8,10 +8,11 @@ tutorial's C{HOST = ''}).  See C{twistd twistsock --help} for every option.
 from __future__ import annotations
 
 import errno
+import math
 import resource
 import select
 import sys
-from collections.abc import Callable, Mapping, MutableMapping
+from collections.abc import Callable, Mapping, MutableMapping, Sequence
 from functools import partial
 from typing import Any, cast
 
@@ -19,7 +20,12 @@ from twisted.application.service import MultiService, Service
 from twisted.internet.defer import CancelledError, Deferred, DeferredList, maybeDeferred
 from twisted.internet.endpoints import serverFromString
 from twisted.internet.error import CannotListenError
-from twisted.internet.interfaces import IListeningPort, IReactorCore, IStreamServerEndpoint
+from twisted.internet.interfaces import (
+    IListeningPort,
+    IProtocolFactory,
+    IReactorCore,
+    IStreamServerEndpoint,
+)
 from twisted.logger import Logger
 from twisted.python import usage
 from twisted.python.failure import Failure
@@ -45,7 +51,10 @@ _log = Logger(namespace="twistsock")
 DEFAULT_PORT = "tcp:8888"
 MAX_PORT = 65535
 """The largest TCP port number."""
-SHUTDOWN_TIMEOUT = 1.0
+SHUTDOWN_TIMEOUT = 10.0
+"""Seconds SIGTERM waits for clients before it aborts them, unless told otherwise."""
+DEFAULT_BACKLOG = 4096
+"""The listen backlog of ports that name none."""
 #: Descriptors the process needs besides one per client: the listening sockets, stdio,
 #: the log file, the reactor's own (epoll, waker) and the spare one Twisted keeps for EMFILE.
 FD_RESERVE = 32
@@ -93,6 +102,12 @@ class ServerOptions(usage.Options):
 
     optFlags = [
         ["no-welcome", None, "Send no welcome line."],
+        [
+            "no-connection-log",
+            None,
+            "Log no line when a client connects or leaves; limit hits, refusals and "
+            "connections that end in an error are still logged.",
+        ],
         [
             "no-direct-write",
             None,
@@ -153,6 +168,26 @@ class ServerOptions(usage.Options):
             f"{_DEFAULTS.close_timeout:g}",
             "Seconds a closing connection gets to flush its replies before it is aborted.",
         ],
+        [
+            "backlog",
+            None,
+            str(DEFAULT_BACKLOG),
+            "Listen backlog of every TCP, TLS and UNIX port that does not name its own "
+            "(capped by the kernel's net.core.somaxconn).",
+        ],
+        [
+            "shutdown-timeout",
+            None,
+            f"{SHUTDOWN_TIMEOUT:g}",
+            "Seconds SIGTERM waits for clients to take their replies before it aborts them.",
+        ],
+        [
+            "metrics",
+            None,
+            None,
+            "Serve Prometheus metrics here: an endpoint description, such as "
+            "tcp:9100:interface=127.0.0.1 (needs prometheus_client: twistsock[metrics]).",
+        ],
     ]
 
     def __init__(self) -> None:
@@ -186,12 +221,31 @@ class ServerOptions(usage.Options):
             name: _number(name, self[name], type(getattr(_DEFAULTS, name.replace("-", "_"))))
             for name in _NUMBER_OPTIONS
         }
+        self["backlog"] = _number("backlog", self["backlog"], int)
+        if not 1 <= self["backlog"] <= 65535:
+            raise usage.UsageError(f"--backlog must be from 1 to 65535, got {self['backlog']}")
+        self["shutdown-timeout"] = _number("shutdown-timeout", self["shutdown-timeout"], float)
+        shutdown = self["shutdown-timeout"]
+        if not (math.isfinite(shutdown) and shutdown >= 0):
+            raise usage.UsageError(
+                f"--shutdown-timeout must be a finite number >= 0, got {shutdown}"
+            )
+        if self["metrics"] is not None:
+            self["metrics"] = endpoint_description(self["metrics"])
+            _check_endpoint("--metrics", self["metrics"])
+            try:
+                import prometheus_client  # noqa: F401
+            except ImportError:
+                raise usage.UsageError(
+                    "--metrics needs prometheus_client: pip install 'twistsock[metrics]'"
+                ) from None
         try:
             self["settings"] = EchoSettings(
                 welcome=welcome,  # type: ignore[arg-type]  # text is encoded by EchoSettings
                 prefix=self["prefix"],
                 mode=self["mode"],
                 direct_write=not self["no-direct-write"],
+                connection_log=not self["no-connection-log"],
                 **{name.replace("-", "_"): value for name, value in numbers.items()},
             )
         except InvalidSetting as e:
@@ -199,16 +253,25 @@ class ServerOptions(usage.Options):
             shown = self[option[2:]] if option[2:] in self else e.value
             raise usage.UsageError(f"{option} {e.requirement}, got {shown!r}") from None
         for description in self["ports"]:
-            try:
-                # Parsing needs no reactor; the endpoint built here is thrown away.
-                endpoint = serverFromString(None, description)
-            except Exception as e:  # every parser raises its own kind; report them all
-                raise usage.UsageError(f"--port {description!r}: {e}") from None
-            port = endpoint_port(endpoint)
-            if port is not None and not 0 <= port <= MAX_PORT:
-                raise usage.UsageError(
-                    f"--port {description!r}: port number {port} is out of range (0-{MAX_PORT})"
-                )
+            _check_endpoint("--port", description)
+
+
+def _check_endpoint(option: str, description: str) -> None:
+    """
+    Parse C{description} as C{option}'s server endpoint, and check its port's range.
+
+    @raise usage.UsageError: naming the option and the value, when either is wrong.
+    """
+    try:
+        # Parsing needs no reactor; the endpoint built here is thrown away.
+        endpoint = serverFromString(None, description)
+    except Exception as e:  # every parser raises its own kind; report them all
+        raise usage.UsageError(f"{option} {description!r}: {e}") from None
+    port = endpoint_port(endpoint)
+    if port is not None and not 0 <= port <= MAX_PORT:
+        raise usage.UsageError(
+            f"{option} {description!r}: port number {port} is out of range (0-{MAX_PORT})"
+        )
 
 
 _NUMBER_OPTIONS = (
@@ -305,11 +368,15 @@ class EchoServerService(Service):
         shutdown_timeout: float = SHUTDOWN_TIMEOUT,
         foreground: bool = True,
         twistd_options: MutableMapping[str, Any] | None = None,
+        others: Sequence[tuple[str, IStreamServerEndpoint, IProtocolFactory]] = (),
     ) -> None:
         """
         @param twistd_options: twistd's own options, whose pid file a failure to listen
             removes (see L{_cannot_listen}); C{None} outside twistd.
+        @param others: more endpoints to listen on, each with its own factory (the
+            metrics), listened on and reported like the echo endpoints.
         """
+        self.others = others
         self.twistd_options = twistd_options
         self.foreground = foreground
         self.endpoints = endpoints
@@ -332,8 +399,9 @@ class EchoServerService(Service):
             self._listen()
 
     def _listen(self) -> None:
-        for description, endpoint in self.endpoints:
-            d = endpoint.listen(self.factory)
+        everything = [(d, e, self.factory) for d, e in self.endpoints] + list(self.others)
+        for description, endpoint, factory in everything:
+            d = endpoint.listen(factory)
             d.addCallback(self._listened, description)
             failed = _FirstOutcome()
             d.addErrback(failed.record)
@@ -395,6 +463,20 @@ class EchoServerService(Service):
         self._listening = []
         stopping.append(self.factory.shutdown(self.shutdown_timeout))
         return DeferredList(stopping, consumeErrors=True)
+
+
+def with_backlog(description: str, backlog: int) -> str:
+    """
+    Give a TCP, TLS or UNIX endpoint description the listen backlog C{backlog}, unless it
+    names one itself (C{tcp:8888:backlog=10}).
+
+    Twisted's default backlog is 50: under a flood of connections, well-behaved clients
+    then wait for the kernel to retry their handshakes.
+    """
+    kind = description.split(":", 1)[0]
+    if kind not in ("tcp", "tcp6", "ssl", "unix") or "backlog=" in description:
+        return description
+    return f"{description}:backlog={backlog}"
 
 
 def raise_file_limit(needed: int) -> tuple[int, int]:
@@ -472,8 +554,22 @@ def makeService(config: ServerOptions) -> MultiService:
         _log.info(
             "raised the open-files limit from {before} to {after}", before=before, after=after
         )
-    endpoints = [(d, serverFromString(reactor, d)) for d in config["ports"]]
+    backlog = config.get("backlog", DEFAULT_BACKLOG)
+    endpoints = [(d, serverFromString(reactor, with_backlog(d, backlog))) for d in config["ports"]]
+    others: list[tuple[str, IStreamServerEndpoint, IProtocolFactory]] = []
     top = MultiService()
+    if config.get("metrics") is not None:
+        from twistsock.echo._metrics import EchoMetrics, metrics_site
+
+        metrics = EchoMetrics(factory, reactor)
+        others.append(
+            (
+                config["metrics"],
+                serverFromString(reactor, config["metrics"]),
+                metrics_site(metrics),
+            )
+        )
+        _MetricsUpdates(metrics).setServiceParent(top)
     parent = getattr(config, "parent", None)
     # twistd's options have "nodaemon"; those of `twist` (which also runs twistd plugins)
     # do not, and twist always runs in the foreground.
@@ -484,5 +580,25 @@ def makeService(config: ServerOptions) -> MultiService:
         cast(IReactorCore, reactor),
         foreground=foreground,
         twistd_options=parent,
+        others=others,
+        shutdown_timeout=config.get("shutdown-timeout", SHUTDOWN_TIMEOUT),
     ).setServiceParent(top)
     return top
+
+
+class _MetricsUpdates(Service):
+    """
+    Updates the metrics once a second while the server runs.
+    """
+
+    def __init__(self, metrics: Any) -> None:
+        self.metrics = metrics
+
+    def startService(self) -> None:
+        super().startService()
+        self.metrics.start()
+
+    def stopService(self) -> Deferred[None] | None:
+        super().stopService()
+        self.metrics.stop()
+        return None
