@@ -1,5 +1,6 @@
 """
-The memory reactor of the in-memory tests, the same on every supported Twisted.
+The memory reactor of the in-memory tests, the same on every supported Twisted, and able
+to remove the system event triggers it records.
 
 Twisted's L{twisted.internet.testing.MemoryReactorClock} gained a name resolver (every
 name resolves at once to 127.0.0.1) and C{installNameResolver} only in Twisted 25.5:
@@ -62,6 +63,23 @@ class MemoryReactorClock(testing.MemoryReactorClock):
         self.nameResolver: Any = LoopbackResolver()
         self.hasRun = False
         self.hasStopped = False
+
+    def addSystemEventTrigger(
+        self, phase: str, eventType: str, callable: Any, *args: Any, **kw: Any
+    ) -> Any:
+        """
+        Record the trigger, as Twisted's memory reactor does, and return an ID that
+        L{removeSystemEventTrigger} takes (Twisted's returns nothing, and cannot remove).
+        """
+        super().addSystemEventTrigger(phase, eventType, callable, *args, **kw)
+        return (phase, eventType, len(self.triggers[phase][eventType]) - 1)
+
+    def removeSystemEventTrigger(self, triggerID: Any) -> None:
+        """
+        Remove a trigger recorded by L{addSystemEventTrigger} (its place stays, empty).
+        """
+        phase, eventType, index = triggerID
+        self.triggers[phase][eventType][index] = (lambda: None, (), {})
 
     def installNameResolver(self, resolver: Any) -> Any:
         previous, self.nameResolver = self.nameResolver, resolver

@@ -107,8 +107,8 @@ class ArgumentTests(SynchronousTestCase):
     def test_numeric_options_checked(self) -> None:
         """
         Every numeric option is range-checked with a short one-line message and exit 2:
-        counts out of range or not integers, and timeouts that are not finite and positive
-        (C{choices=range(...)} used to list every one of a thousand choices).
+        counts out of range or not integers, and timeouts that are not finite and positive;
+        the message states the range rather than listing every allowed value.
         """
         cases = [
             (["probe", "-c", "0", "h:1"], "-c/--concurrency", "an integer from 1 to 1000"),

@@ -810,6 +810,43 @@ class FactoryTests(SynchronousTestCase):
         self.failureResultOf(factory.response, CancelledError)
         self.assertEqual(len(cancelled), 1)
 
+    def test_cancel_while_chained(self) -> None:
+        """
+        An endpoint's Deferred that has fired but waits on another one (as
+        C{HostnameEndpoint}'s does once the name is resolved) is still cancelled.
+        """
+        cancelled: list[object] = []
+        inner: Deferred[Any] = Deferred(cancelled.append)
+        outer: Deferred[Any] = Deferred()
+        outer.callback(None)
+        outer.addCallback(lambda _: inner)
+        self.assertTrue(outer.called)
+        factory = HTTPGetFactory(URL, timeout=None)
+        factory.connect(FailingEndpoint(None, outer))
+        factory.response.cancel()
+        self.failureResultOf(factory.response, CancelledError)
+        self.assertEqual(len(cancelled), 1)
+
+    def test_endpoint_raises(self) -> None:
+        """
+        An endpoint whose C{connect} raises fails C{response} with L{CouldNotConnect}
+        instead of raising into the caller; so does any failure that is no connection
+        error.
+        """
+
+        @implementer(IStreamClientEndpoint)
+        class Raising:
+            def connect(self, factory: Any) -> Deferred[Any]:
+                raise OSError("boom")
+
+        factory = HTTPGetFactory(URL, timeout=None)
+        factory.connect(Raising())
+        failure = self.failureResultOf(factory.response, CouldNotConnect)
+        self.assertIn("boom", str(failure.value))
+        factory = HTTPGetFactory(URL, timeout=None)
+        factory.connect(FailingEndpoint(ValueError("odd")))
+        self.failureResultOf(factory.response, CouldNotConnect)
+
     def test_deadline_while_endpoint_connects(self) -> None:
         """
         The deadline passing while the endpoint connects cancels the attempt and fails

@@ -110,4 +110,5 @@ __all__ = [
 ]
 
 
-__getattr__, __dir__ = lazy_names(__name__, globals(), _HOME)
+if not TYPE_CHECKING:  # type checkers see the imports above, and no catch-all getattr
+    __getattr__, __dir__ = lazy_names(__name__, globals(), _HOME)

@@ -36,6 +36,8 @@ def lazy_names(
         return value
 
     def __dir__() -> list[str]:
-        return sorted(set(namespace) | set(homes))
+        # The public names and the module's own dunders, not its private helpers.
+        own = {name for name in namespace if name.startswith("__") and name.endswith("__")}
+        return sorted(own | set(homes) | set(namespace.get("__all__", ())))
 
     return __getattr__, __dir__

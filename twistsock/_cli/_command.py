@@ -75,7 +75,7 @@ def on_shutdown(reactor: Any, interrupt: Any) -> Any:
     """
     Call C{interrupt()} if the reactor starts shutting down (Ctrl-C, SIGTERM) while the
     work runs.  Returns C{check()}: whether C{interrupt} was called; C{check(done=True)}
-    also stops watching (the trigger stays registered, but does nothing any more).
+    also stops watching (the trigger is removed).
     """
     state = {"interrupted": False, "watching": True}
 
@@ -84,11 +84,13 @@ def on_shutdown(reactor: Any, interrupt: Any) -> Any:
             state["interrupted"] = True
             interrupt()
 
-    reactor.addSystemEventTrigger("before", "shutdown", fire)
+    trigger = reactor.addSystemEventTrigger("before", "shutdown", fire)
 
     def check(done: bool = False) -> bool:
-        if done:
+        if done and state["watching"]:
             state["watching"] = False
+            if not state["interrupted"]:
+                reactor.removeSystemEventTrigger(trigger)
         return state["interrupted"]
 
     return check

@@ -20,7 +20,7 @@ from twisted.internet.protocol import Factory
 from twisted.logger import Logger
 
 from twistsock.echo._protocol import OKEchoProtocol
-from twistsock.echo._settings import EchoSettings
+from twistsock.echo._settings import DEFAULT_SHUTDOWN_TIMEOUT, EchoSettings
 
 __all__ = ["EchoStats", "EchoTotals", "OKEchoFactory", "REFUSALS_LOGGED_PER_SECOND"]
 
@@ -233,7 +233,7 @@ class OKEchoFactory(Factory):
             else:
                 self._per_ip.pop(ip, None)
 
-    def shutdown(self, timeout: float = 1.0) -> Deferred[Any]:
+    def shutdown(self, timeout: float = DEFAULT_SHUTDOWN_TIMEOUT) -> Deferred[Any]:
         """
         Close every client: pending replies are flushed, stragglers aborted after C{timeout}.
 

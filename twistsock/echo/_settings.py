@@ -14,6 +14,7 @@ from typing import Literal
 
 __all__ = [
     "DEFAULT_PREFIX",
+    "DEFAULT_SHUTDOWN_TIMEOUT",
     "DEFAULT_WELCOME",
     "EchoSettings",
     "InvalidSetting",
@@ -26,6 +27,8 @@ MODES: tuple[Mode, ...] = ("line", "chunk", "once")
 
 DEFAULT_WELCOME = b"Welcome to the server. Type something and hit enter"
 DEFAULT_PREFIX = b"OK..."
+DEFAULT_SHUTDOWN_TIMEOUT = 10.0
+"""Seconds a server shutdown waits for clients to take their replies before aborting them."""
 
 
 class InvalidSetting(ValueError):

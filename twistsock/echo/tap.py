@@ -33,7 +33,13 @@ from twisted.python.failure import Failure
 from twistsock._twisted import endpoint_port, reactor_installed, remove_own_pidfile
 from twistsock.echo._factory import OKEchoFactory
 from twistsock.echo._protocol import format_address
-from twistsock.echo._settings import DEFAULT_PREFIX, DEFAULT_WELCOME, EchoSettings, InvalidSetting
+from twistsock.echo._settings import (
+    DEFAULT_PREFIX,
+    DEFAULT_SHUTDOWN_TIMEOUT,
+    DEFAULT_WELCOME,
+    EchoSettings,
+    InvalidSetting,
+)
 
 _DEFAULTS = EchoSettings()
 
@@ -51,7 +57,7 @@ _log = Logger(namespace="twistsock")
 DEFAULT_PORT = "tcp:8888"
 MAX_PORT = 65535
 """The largest TCP port number."""
-SHUTDOWN_TIMEOUT = 10.0
+SHUTDOWN_TIMEOUT = DEFAULT_SHUTDOWN_TIMEOUT
 """Seconds SIGTERM waits for clients before it aborts them, unless told otherwise."""
 DEFAULT_BACKLOG = 4096
 """The listen backlog of ports that name none."""

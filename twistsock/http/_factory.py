@@ -9,7 +9,7 @@ from contextlib import suppress
 from typing import Any, cast
 
 from twisted.internet import error
-from twisted.internet.defer import CancelledError, Deferred
+from twisted.internet.defer import CancelledError, Deferred, fail
 from twisted.internet.interfaces import (
     IAddress,
     IConnector,
@@ -27,6 +27,7 @@ from twistsock.http._errors import (
     ConnectTimeout,
     CouldNotConnect,
     CouldNotResolve,
+    FetchError,
     OperationTimeout,
 )
 from twistsock.http._protocol import HTTPGetProtocol, TransferObserver
@@ -146,9 +147,13 @@ class HTTPGetFactory(ClientFactory):
             cannot connect: L{CouldNotResolve} (6), L{ConnectionRefused} (7),
             L{CouldNotConnect} (7) or L{ConnectTimeout} (28).
         """
-        connecting = endpoint.connect(self)
-        if not connecting.called:
-            self._connecting = connecting
+        try:
+            connecting = endpoint.connect(self)
+        except Exception:  # an endpoint that raises instead of failing its Deferred
+            connecting = fail()
+        # Kept until it fires, even if it looks called: a Deferred waiting on another one
+        # (HostnameEndpoint's, once the name is resolved) is "called" and still pending.
+        self._connecting = connecting
         connecting.addBoth(self._connected, connect_timeout)
         return self.response
 
@@ -160,6 +165,10 @@ class HTTPGetFactory(ClientFactory):
         if isinstance(outcome, Failure) and not self.response.called:
             url = self.request.url
             reason = connect_error(outcome.value, url.host, url.port, connect_timeout)
+            if not isinstance(reason, FetchError):
+                reason = CouldNotConnect(
+                    url.host, url.port, str(outcome.value) or repr(outcome.value)
+                )
             self.response.errback(reason)
 
     def buildProtocol(self, addr: IAddress | None) -> HTTPGetProtocol:

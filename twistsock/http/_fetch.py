@@ -22,7 +22,7 @@ from twisted.internet.abstract import isIPAddress, isIPv6Address
 from twisted.internet.defer import Deferred, fail
 
 from twistsock._deadline import with_deadline
-from twistsock._limits import DEFAULT_MAX_BODY_SIZE
+from twistsock._limits import DEFAULT_MAX_BODY_SIZE, DEFAULT_TIMEOUT
 from twistsock.http._errors import MalformedURL, OperationTimeout, TooManyRedirects
 from twistsock.http._factory import HTTPGetFactory
 from twistsock.http._protocol import TransferObserver
@@ -185,7 +185,7 @@ def fetch(
     url: str,
     *,
     reactor: Any = None,
-    timeout: float = 30,
+    timeout: float = DEFAULT_TIMEOUT,
     connect_timeout: float = 10,
     headers: HeadersInput | None = None,
     max_body_size: int = DEFAULT_MAX_BODY_SIZE,
