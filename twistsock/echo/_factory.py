@@ -192,7 +192,7 @@ class OKEchoFactory(Factory):
         A factory for a plain TCP port whose connections start TLS after their PROXY
         header, as HAProxy's C{server ... ssl send-proxy} sends it (the header in clear,
         then the TLS handshake).  Its connections are this factory's clients, under the
-        same limits.
+        same limits::
 
             port = serverFromString(reactor, "tcp:8443").listen(
                 factory.tls_after_header(contextFactory)
