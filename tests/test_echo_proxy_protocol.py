@@ -212,6 +212,7 @@ class ProxyProtocolTests(SynchronousTestCase):
         self.assertEqual(transport.value(), b"")
         self.assertTrue(transport.disconnecting)
         self.assertEqual(self.factory._awaiting, set())
+        self.assertEqual(self.factory.totals().refused, {"untrusted_proxy": 1})
 
     def test_trusted_networks(self) -> None:
         """
@@ -244,6 +245,7 @@ class ProxyProtocolTests(SynchronousTestCase):
         self.assertEqual(
             messages(events), ["Refused 127.0.0.1:40000: bad PROXY header (not a PROXY header)"]
         )
+        self.assertEqual(self.factory.totals().refused, {"bad_proxy_header": 1})
         self.assertEqual(transport.value(), b"")
         self.assertTrue(transport.disconnecting)
 
@@ -267,6 +269,8 @@ class ProxyProtocolTests(SynchronousTestCase):
         self.assertEqual(
             messages(events), ["Refused 127.0.0.1:40000: no PROXY header within 2 s"] * 2
         )
+        self.assertEqual(factory.totals().refused, {"proxy_header_timeout": 2})
+        self.assertEqual(factory.totals().accepted, 0)
 
     def test_sweep_stops(self) -> None:
         """

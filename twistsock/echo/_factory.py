@@ -45,7 +45,9 @@ class EchoTotals:
 
     @ivar accepted: connections admitted.
     @ivar current: connections being served now.
-    @ivar refused: connections refused, by reason (C{"max_connections"}, C{"max_per_ip"}).
+    @ivar refused: connections refused, by reason (C{"max_connections"}, C{"max_per_ip"};
+        with the PROXY protocol C{"untrusted_proxy"}, C{"bad_proxy_header"} and
+        C{"proxy_header_timeout"}).
     @ivar limits: limits hit, by kind (C{"line_too_long"}, C{"idle_timeout"},
         C{"line_timeout"}).
     @ivar lines: lines (or, in chunk mode, chunks) answered.

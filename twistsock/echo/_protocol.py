@@ -344,7 +344,7 @@ class OKEchoProtocol(Protocol):
         factory = self.factory
         ip = client_ip(self.transport.getPeer())
         if ip is not None and not factory._trusted_proxy(ip):
-            self._refuse("not a trusted proxy (see --proxy-from)")
+            self._refuse("untrusted_proxy", "not a trusted proxy (see --proxy-from)")
             return
         self._proxy = ProxyHeaderReader()
         factory._await_header(self)
@@ -363,7 +363,7 @@ class OKEchoProtocol(Protocol):
         try:
             parsed = proxy.feed(data)
         except InvalidProxyHeader as e:
-            self._refuse(f"bad PROXY header ({e.reason})")
+            self._refuse("bad_proxy_header", f"bad PROXY header ({e.reason})")
             return b""
         if parsed is None:
             return b""
@@ -388,12 +388,14 @@ class OKEchoProtocol(Protocol):
         self._begin()
         return b"" if self._closing else rest
 
-    def _refuse(self, why: str) -> None:
+    def _refuse(self, kind: str, why: str) -> None:
         """
-        Close a connection that has not begun (no header yet): one log line, no reply.
+        Close a connection that has not begun (no header yet): one log line, no reply,
+        counted among the refusals as C{kind}.
         """
         self._proxy = None
         self.factory._awaiting.discard(self)
+        self.factory.stats.refused[kind] += 1
         self.factory._log_refusal(self._peer_text(), why)
         self._reason = why
         self._close(self.factory.settings.close_timeout)
@@ -404,7 +406,7 @@ class OKEchoProtocol(Protocol):
         """
         timeout = self.factory.settings.proxy_header_timeout
         if not self._closing and now - self._started >= timeout:
-            self._refuse(f"no PROXY header within {timeout:g} s")
+            self._refuse("proxy_header_timeout", f"no PROXY header within {timeout:g} s")
 
     # -- flow control (IPushProducer) --------------------------------------------------
 
