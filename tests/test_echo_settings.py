@@ -132,3 +132,56 @@ class FactorySettingsTests(SynchronousTestCase):
         self.assertRaises(InvalidSetting, OKEchoFactory, max_line_length=0, reactor=Clock())
         self.assertRaises(TypeError, OKEchoFactory, max_lines=3, reactor=Clock())
         self.assertRaises(TypeError, OKEchoFactory, EchoSettings(), max_lines=3, reactor=Clock())
+
+
+class ProxySettingsTests(SynchronousTestCase):
+    """
+    The PROXY protocol settings: off by default, trusting loopback, checked once.
+    """
+
+    def test_defaults(self) -> None:
+        """
+        Off; headers would be accepted from loopback only, within 5 seconds.
+        """
+        settings = EchoSettings()
+        self.assertEqual(
+            (settings.proxy_protocol, settings.proxy_from, settings.proxy_header_timeout),
+            (False, ("127.0.0.0/8", "::1/128"), 5.0),
+        )
+
+    def test_networks_normalised(self) -> None:
+        """
+        A bare address is that address alone, host bits are dropped, a single string is
+        one network.
+        """
+        self.assertEqual(
+            EchoSettings(proxy_from=("10.1.2.3/8", "192.0.2.1", "2001:DB8::/32")).proxy_from,
+            ("10.0.0.0/8", "192.0.2.1/32", "2001:db8::/32"),
+        )
+        self.assertEqual(EchoSettings(proxy_from="::1").proxy_from, ("::1/128",))  # type: ignore[arg-type]
+
+    def test_bad_networks(self) -> None:
+        """
+        A bad network, an empty list or a non-string is refused, naming C{--proxy-from}.
+        """
+        for value in [("10.0.0.0/33",), ("nowhere",), (), (10,), None]:
+            with self.assertRaises(InvalidSetting, msg=repr(value)) as caught:
+                EchoSettings(proxy_from=value)  # type: ignore[arg-type]
+            self.assertEqual(caught.exception.option, "--proxy-from")
+
+    def test_bad_header_timeout(self) -> None:
+        """
+        The header timeout is a positive finite number.
+        """
+        for value in [0, -1, float("inf"), float("nan"), "5", True]:
+            with self.assertRaises(InvalidSetting, msg=repr(value)) as caught:
+                EchoSettings(proxy_header_timeout=value)  # type: ignore[arg-type]
+            self.assertEqual(caught.exception.option, "--proxy-header-timeout")
+
+    def test_sweep_covers_header_timeout(self) -> None:
+        """
+        With the PROXY protocol the sweep runs often enough for a short header timeout.
+        """
+        settings = EchoSettings(proxy_protocol=True, proxy_header_timeout=0.4)
+        self.assertEqual(settings.sweep_interval, 0.1)
+        self.assertEqual(EchoSettings(proxy_header_timeout=0.4).sweep_interval, 1.0)

@@ -21,6 +21,12 @@ C{tests/test_leanreactor.py}).  What each one touches:
     when it removes the pid file after a failed start (C{removePID}).
   - L{endpoint_port} reads the C{_port} attribute of Twisted's TCP, TCP6 and SSL server
     endpoints, and C{_wrappedEndpoint} of wrappers such as C{haproxy:}.
+  - L{ssl_endpoint_parts} reads C{_port}, C{_backlog}, C{_interface} and
+    C{_sslContextFactory} of a parsed C{ssl:} server endpoint, so that with the PROXY
+    protocol the same port listens as plain TCP and starts TLS after the header.
+  - L{tls_received} hands bytes already read from a connection to the TLS layer that
+    C{startTLS} put in front of its protocol, through the connection's C{protocol}
+    attribute (which C{startTLS} replaces with that layer).
 
 Direct write
 ============
@@ -69,6 +75,8 @@ __all__ = [
     "reactor_installed",
     "remove_own_pidfile",
     "send_now",
+    "ssl_endpoint_parts",
+    "tls_received",
 ]
 
 
@@ -181,6 +189,50 @@ def endpoint_port(endpoint: object) -> int | None:
         if wrapped is None:
             return None
         endpoint = wrapped
+
+
+# -- PROXY protocol before TLS ------------------------------------------------------------
+
+
+def ssl_endpoint_parts(endpoint: object) -> tuple[int, int, str, Any] | None:
+    """
+    The port, backlog, interface and TLS context factory of a parsed C{ssl:} server
+    endpoint, or C{None} for any other endpoint.
+
+    C{serverFromString} is what reads every C{ssl:} option (certificate, key, chain, DH
+    parameters, ciphers); with the PROXY protocol the port must accept plain TCP and
+    start TLS only after the header, so the parsed parts are read back from the
+    endpoint.
+    """
+    from twisted.internet.endpoints import SSL4ServerEndpoint
+
+    if not isinstance(endpoint, SSL4ServerEndpoint):
+        return None
+    parts = (
+        getattr(endpoint, "_port", None),
+        getattr(endpoint, "_backlog", None),
+        getattr(endpoint, "_interface", None),
+        getattr(endpoint, "_sslContextFactory", None),
+    )
+    if (
+        not (isinstance(parts[0], int) and isinstance(parts[1], int) and isinstance(parts[2], str))
+        or parts[3] is None
+    ):
+        raise RuntimeError("this Twisted's ssl: endpoint has no port, backlog or context")
+    return parts  # type: ignore[return-value]
+
+
+def tls_received(transport: Any, data: bytes) -> None:
+    """
+    Hand C{data}, read from C{transport} before C{transport.startTLS} was called, to the
+    TLS layer that call started.
+
+    A protocol that starts TLS in the middle of a read (after a PROXY header, with the
+    client's handshake right behind it in the same segment) holds bytes that belong to
+    the TLS layer; C{startTLS} made that layer the connection's C{protocol}, which the
+    reactor feeds everything read from now on.
+    """
+    transport.protocol.dataReceived(data)
 
 
 if sys.platform == "linux":  # epoll(4) is Linux's

@@ -10,14 +10,22 @@ them all on shutdown.
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import math
 from collections import Counter
 from typing import Any, cast
 
 from twisted.internet.defer import Deferred, DeferredList
-from twisted.internet.interfaces import IDelayedCall, IReactorTime
-from twisted.internet.protocol import Factory
+from twisted.internet.interfaces import (
+    IAddress,
+    IDelayedCall,
+    IOpenSSLContextFactory,
+    IProtocolFactory,
+    IReactorTime,
+)
+from twisted.internet.protocol import Factory, Protocol
 from twisted.logger import Logger
+from zope.interface import implementer
 
 from twistsock.echo._protocol import OKEchoProtocol
 from twistsock.echo._settings import DEFAULT_SHUTDOWN_TIMEOUT, EchoSettings
@@ -37,7 +45,9 @@ class EchoTotals:
 
     @ivar accepted: connections admitted.
     @ivar current: connections being served now.
-    @ivar refused: connections refused, by reason (C{"max_connections"}, C{"max_per_ip"}).
+    @ivar refused: connections refused, by reason (C{"max_connections"}, C{"max_per_ip"};
+        with the PROXY protocol C{"untrusted_proxy"}, C{"bad_proxy_header"} and
+        C{"proxy_header_timeout"}).
     @ivar limits: limits hit, by kind (C{"line_too_long"}, C{"idle_timeout"},
         C{"line_timeout"}).
     @ivar lines: lines (or, in chunk mode, chunks) answered.
@@ -75,9 +85,14 @@ class OKEchoFactory(Factory):
     """
     Builds L{OKEchoProtocol} instances and holds the limits they share.
 
-    Works with any stream server endpoint (TCP, TLS, UNIX, HAProxy, systemd)::
+    Works with any stream server endpoint (TCP, TLS, UNIX, systemd)::
 
         serverFromString(reactor, "tcp:8888").listen(OKEchoFactory())
+
+    Behind a load balancer, use C{proxy_protocol=True} rather than Twisted's C{haproxy:}
+    endpoint, whose wrapper greets and counts the proxy instead of the client and loses
+    half-close, flow control and the TLS handshake; for TLS behind HAProxy's
+    C{ssl send-proxy}, see L{tls_after_header}.
 
     Every limit is on by default.  The settings come from an L{EchoSettings}, from
     keyword arguments named like its fields (C{OKEchoFactory(max_connections=100)}), or
@@ -125,6 +140,10 @@ class OKEchoFactory(Factory):
         self._refusal_window = -math.inf
         self._refusals_in_window = 0
         self._refusals_unlogged = 0
+        # PROXY protocol: connections whose header is awaited (not admitted yet), and
+        # the networks trusted to send headers.
+        self._awaiting: set[OKEchoProtocol] = set()
+        self._proxy_networks = tuple(ipaddress.ip_network(n) for n in settings.proxy_from)
 
     @property
     def connections(self) -> int:
@@ -153,17 +172,55 @@ class OKEchoFactory(Factory):
             self._sweep_call = self.clock.callLater(self._sweep_interval, self._sweep)
         return None
 
+    # -- PROXY protocol ----------------------------------------------------------------
+
+    def _trusted_proxy(self, ip: str) -> bool:
+        """
+        May a connection from C{ip} send a PROXY header (is it in C{proxy_from})?
+        """
+        address = ipaddress.ip_address(ip)
+        return any(address in network for network in self._proxy_networks)
+
+    def _await_header(self, protocol: OKEchoProtocol) -> None:
+        """
+        Put a connection on the sweep's list until its PROXY header arrives.
+        """
+        self._awaiting.add(protocol)
+        if self._sweep_call is None:
+            self._sweep_call = self.clock.callLater(self._sweep_interval, self._sweep)
+
+    def tls_after_header(self, context: IOpenSSLContextFactory) -> IProtocolFactory:
+        """
+        A factory for a plain TCP port whose connections start TLS after their PROXY
+        header, as HAProxy's C{server ... ssl send-proxy} sends it (the header in clear,
+        then the TLS handshake).  Its connections are this factory's clients, under the
+        same limits::
+
+            port = serverFromString(reactor, "tcp:8443").listen(
+                factory.tls_after_header(contextFactory)
+            )
+
+        @param context: the server's TLS settings (certificate and key), such as a
+            L{twisted.internet.ssl.CertificateOptions}.
+        @raise ValueError: when this factory does not expect PROXY headers.
+        """
+        if not self.settings.proxy_protocol:
+            raise ValueError("tls_after_header needs proxy_protocol=True")
+        return _TLSAfterHeader(self, context)
+
     def _sweep(self) -> None:
         """
         Check every client for idleness; one timer for the whole server.
         """
         self._sweep_call = None
-        if not self._clients:
+        if not self._clients and not self._awaiting:
             return
         now = self.clock.seconds()
         for client in list(self._clients):
             client._sweep_check(now)
-        if self._clients:
+        for waiting in list(self._awaiting):
+            waiting._proxy_header_check(now)
+        if self._clients or self._awaiting:
             self._sweep_call = self.clock.callLater(self._sweep_interval, self._sweep)
 
     def _log_refusal(self, peer: str, refusal: str) -> None:
@@ -222,7 +279,7 @@ class OKEchoFactory(Factory):
         stats.closed_lines += lines
         stats.closed_bytes_in += protocol._bytes_in
         stats.closed_bytes_out += protocol._bytes_out
-        if not self._clients and self._sweep_call is not None:
+        if not self._clients and not self._awaiting and self._sweep_call is not None:
             self._sweep_call.cancel()
             self._sweep_call = None
         ip = protocol._ip
@@ -239,5 +296,32 @@ class OKEchoFactory(Factory):
 
         @return: a L{Deferred} that fires when every connection is gone.
         """
-        waiting = [client.shutdown(timeout) for client in list(self._clients)]
+        waiting = [client.shutdown(timeout) for client in [*self._clients, *self._awaiting]]
         return DeferredList(waiting, consumeErrors=True)
+
+
+@implementer(IProtocolFactory)
+class _TLSAfterHeader:
+    """
+    The factory of one port whose connections start TLS after their PROXY header: the
+    protocols of an L{OKEchoFactory}, told which TLS context to start.
+    """
+
+    def __init__(self, factory: OKEchoFactory, context: IOpenSSLContextFactory) -> None:
+        self.factory = factory
+        self.context = context
+
+    def buildProtocol(self, addr: IAddress) -> Protocol | None:
+        protocol = cast("Protocol | None", self.factory.buildProtocol(addr))
+        if isinstance(protocol, OKEchoProtocol):
+            protocol._tls = self.context
+        return protocol
+
+    def doStart(self) -> None:
+        self.factory.doStart()
+
+    def doStop(self) -> None:
+        self.factory.doStop()
+
+    def logPrefix(self) -> str:
+        return str(self.factory.logPrefix())

@@ -25,19 +25,22 @@ from twisted.internet.interfaces import (
     IDelayedCall,
     IHalfCloseableProtocol,
     IHandshakeListener,
+    IOpenSSLServerConnectionCreator,
     IPushProducer,
     ISSLTransport,
+    ITLSTransport,
 )
 from twisted.internet.protocol import Protocol, connectionDone
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
-from twistsock._twisted import can_send_directly, send_now
+from twistsock._twisted import can_send_directly, send_now, tls_received
 from twistsock.echo._framing import LineFramer, LineTooLong
+from twistsock.echo._proxy import InvalidProxyHeader, ProxyHeaderReader
 
 if TYPE_CHECKING:
-    from twisted.internet.interfaces import ITransport
+    from twisted.internet.interfaces import IOpenSSLContextFactory, ITransport
 
     from twistsock.echo._factory import OKEchoFactory
 
@@ -102,6 +105,13 @@ class OKEchoProtocol(Protocol):
     L{pauseProducing} and the protocol stops reading from the client, so a client that sends
     without reading cannot grow the server's memory.  On TLS transports the greeting and the
     producer wait for the handshake (see L{handshakeCompleted}).
+
+    With L{EchoSettings.proxy_protocol<twistsock.echo.EchoSettings.proxy_protocol>} the
+    connection starts with a PROXY header from a load balancer, read here from the
+    transport itself (no wrapping protocol, so half-close, flow control and the TLS
+    handshake reach this protocol as on any other connection).  Until the header is read
+    the client is neither admitted, counted, logged nor greeted; then the client the
+    header names is.
     """
 
     factory: OKEchoFactory
@@ -115,6 +125,9 @@ class OKEchoProtocol(Protocol):
         "_framer", "_ip", "_started", "_active", "_idle_since", "_bytes_in",
         "_bytes_out", "_chunks", "_direct", "_abort_call", "_producing", "_paused",
         "_closing", "_reason", "_lost", "_gone", "_once", "_lines_seen", "_line_since",
+        # PROXY protocol: the header reader until the header is read, the client the
+        # header names, and the TLS context to start after the header.
+        "_proxy", "_peer", "_tls",
     )  # fmt: skip
 
     def __init__(self) -> None:
@@ -140,18 +153,32 @@ class OKEchoProtocol(Protocol):
         self._reason: str | None = None
         self._lost: list[Deferred[None]] | None = None
         self._gone = False
+        self._proxy: ProxyHeaderReader | None = None
+        self._peer: IAddress | None = None
+        self._tls: IOpenSSLContextFactory | None = None
 
     # -- connection lifecycle ----------------------------------------------------------
 
     def connectionMade(self) -> None:
         """
-        Admit the client (or refuse it when a connection limit is reached), then greet it.
+        Admit the client (or refuse it when a connection limit is reached), then greet it;
+        with the PROXY protocol, wait for the header first.
+        """
+        factory = self.factory
+        self._started = self._idle_since = factory.clock.seconds()
+        if factory.settings.proxy_protocol:
+            self._await_proxy_header()
+            return
+        self._begin()
+
+    def _begin(self) -> None:
+        """
+        Admit the client, or refuse it when a connection limit is reached, then greet it.
         """
         factory = self.factory
         settings = factory.settings
-        self._started = self._idle_since = factory.clock.seconds()
         if settings.max_per_ip:
-            self._ip = client_ip(self.transport.getPeer())
+            self._ip = client_ip(self._peer or self.transport.getPeer())
         refusal = factory._admit(self)
         if refusal is not None:
             factory._log_refusal(self._peer_text(), refusal)
@@ -179,7 +206,7 @@ class OKEchoProtocol(Protocol):
         """
         The client's address for log lines, computed when needed rather than stored.
         """
-        return format_address(self.transport.getPeer())
+        return format_address(self._peer or self.transport.getPeer())
 
     def handshakeCompleted(self) -> None:
         """
@@ -226,6 +253,8 @@ class OKEchoProtocol(Protocol):
         Release the connection's slot and timers and log how it went.
         """
         self._gone = True
+        if self._proxy is not None:
+            self.factory._awaiting.discard(self)
         if self._abort_call is not None and self._abort_call.active():
             self._abort_call.cancel()
         self._abort_call = None
@@ -265,6 +294,10 @@ class OKEchoProtocol(Protocol):
         """
         if self._closing:
             return
+        if self._proxy is not None:
+            data = self._read_proxy_header(data)
+            if not data:
+                return
         self._bytes_in += len(data)
         self._active = True
         framer = self._framer
@@ -297,6 +330,83 @@ class OKEchoProtocol(Protocol):
                 send_now(self.transport, data)
             else:
                 self.transport.write(data)
+
+    # -- PROXY protocol ----------------------------------------------------------------
+
+    def _await_proxy_header(self) -> None:
+        """
+        Refuse a connection from outside C{proxy_from}; otherwise start reading the header,
+        with the factory's sweep as its deadline (see L{_proxy_header_check}).
+
+        UNIX socket peers have no address to check: who may connect is decided by the
+        socket file's permissions.
+        """
+        factory = self.factory
+        ip = client_ip(self.transport.getPeer())
+        if ip is not None and not factory._trusted_proxy(ip):
+            self._refuse("untrusted_proxy", "not a trusted proxy (see --proxy-from)")
+            return
+        self._proxy = ProxyHeaderReader()
+        factory._await_header(self)
+
+    def _read_proxy_header(self, data: bytes) -> bytes:
+        """
+        Feed received bytes to the header reader; once the header is complete, begin
+        serving the client it names.
+
+        @return: the client's own bytes that followed the header, to be handled as
+            received; C{b""} when there are none to handle here (the header is still
+            incomplete, was garbage, or TLS now decrypts them).
+        """
+        proxy = self._proxy
+        assert proxy is not None
+        try:
+            parsed = proxy.feed(data)
+        except InvalidProxyHeader as e:
+            self._refuse("bad_proxy_header", f"bad PROXY header ({e.reason})")
+            return b""
+        if parsed is None:
+            return b""
+        header, rest = parsed
+        self._proxy = None
+        self.factory._awaiting.discard(self)
+        # LOCAL (a health check) and UNKNOWN name no client: the socket's peer is it.
+        self._peer = header.source
+        tls = self._tls
+        if tls is not None:
+            self._tls = None
+            # The bytes after the header are the client's TLS handshake: the TLS layer
+            # is started first and decrypts them (the welcome waits for the handshake).
+            # startTLS takes context factories too (converted by twisted.protocols.tls).
+            cast(ITLSTransport, self.transport).startTLS(
+                cast(IOpenSSLServerConnectionCreator, tls)
+            )
+            self._begin()
+            if rest and not self._gone:
+                tls_received(self.transport, rest)
+            return b""
+        self._begin()
+        return b"" if self._closing else rest
+
+    def _refuse(self, kind: str, why: str) -> None:
+        """
+        Close a connection that has not begun (no header yet): one log line, no reply,
+        counted among the refusals as C{kind}.
+        """
+        self._proxy = None
+        self.factory._awaiting.discard(self)
+        self.factory.stats.refused[kind] += 1
+        self.factory._log_refusal(self._peer_text(), why)
+        self._reason = why
+        self._close(self.factory.settings.close_timeout)
+
+    def _proxy_header_check(self, now: float) -> None:
+        """
+        Called by the factory's sweep while the header is awaited: enforce its deadline.
+        """
+        timeout = self.factory.settings.proxy_header_timeout
+        if not self._closing and now - self._started >= timeout:
+            self._refuse("proxy_header_timeout", f"no PROXY header within {timeout:g} s")
 
     # -- flow control (IPushProducer) --------------------------------------------------
 

@@ -9,12 +9,14 @@ made of several processes can hand the same settings to each of them.
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import math
 from typing import Literal
 
 __all__ = [
     "DEFAULT_PREFIX",
     "DEFAULT_SHUTDOWN_TIMEOUT",
+    "DEFAULT_PROXY_FROM",
     "DEFAULT_WELCOME",
     "EchoSettings",
     "InvalidSetting",
@@ -29,6 +31,8 @@ DEFAULT_WELCOME = b"Welcome to the server. Type something and hit enter"
 DEFAULT_PREFIX = b"OK..."
 DEFAULT_SHUTDOWN_TIMEOUT = 10.0
 """Seconds a server shutdown waits for clients to take their replies before aborting them."""
+DEFAULT_PROXY_FROM = ("127.0.0.0/8", "::1/128")
+"""Where PROXY headers are accepted from by default: this machine only."""
 
 
 class InvalidSetting(ValueError):
@@ -91,6 +95,15 @@ class EchoSettings:
         of it (see L{twistsock._twisted.send_now}).
     @ivar connection_log: log a line when each client connects and one when it leaves;
         C{False} keeps only limit hits, refusals and connections that end in an error.
+    @ivar proxy_protocol: every connection starts with a PROXY protocol header (version 1
+        or 2, from a load balancer such as HAProxy); the client it names is the one that
+        is admitted, counted, logged and greeted (see L{twistsock.echo._proxy}).
+    @ivar proxy_from: with C{proxy_protocol}, the networks (CIDR notation) whose
+        connections may send a header; a connection from anywhere else is refused, since
+        a header can claim any address.  A bare address means that address alone;
+        host bits are dropped (C{10.1.2.3/8} is C{10.0.0.0/8}).
+    @ivar proxy_header_timeout: with C{proxy_protocol}, seconds the header may take to
+        arrive before the connection is closed.
     """
 
     welcome: bytes | None = DEFAULT_WELCOME
@@ -104,6 +117,10 @@ class EchoSettings:
     close_timeout: float = 10.0
     direct_write: bool = True
     connection_log: bool = True
+    # -- PROXY protocol ---------------------------------------------------------------
+    proxy_protocol: bool = False
+    proxy_from: tuple[str, ...] = DEFAULT_PROXY_FROM
+    proxy_header_timeout: float = 5.0
 
     def __post_init__(self) -> None:
         """
@@ -130,6 +147,37 @@ class EchoSettings:
             if value < 0:
                 raise InvalidSetting(name, value, "must be at least 0")
             set_(self, name, float(value))
+        self._check_proxy()
+
+    def _check_proxy(self) -> None:
+        """
+        Check the PROXY protocol settings, and write C{proxy_from} as normalised networks.
+        """
+        set_ = object.__setattr__
+        networks = self.proxy_from
+        if isinstance(networks, str):
+            networks = (networks,)
+        requirement = "must be IP networks in CIDR notation (192.0.2.0/24, ::1/128)"
+        if (
+            not isinstance(networks, (tuple, list))
+            or not networks
+            or not all(isinstance(n, str) for n in networks)
+        ):
+            raise InvalidSetting("proxy_from", self.proxy_from, requirement)
+        try:
+            set_(
+                self,
+                "proxy_from",
+                tuple(str(ipaddress.ip_network(n, strict=False)) for n in networks),
+            )
+        except (TypeError, ValueError):
+            raise InvalidSetting("proxy_from", self.proxy_from, requirement) from None
+        timeout = self.proxy_header_timeout
+        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
+            raise InvalidSetting("proxy_header_timeout", timeout, "must be a number")
+        if not (math.isfinite(timeout) and timeout > 0):
+            raise InvalidSetting("proxy_header_timeout", timeout, "must be more than 0")
+        set_(self, "proxy_header_timeout", float(timeout))
 
     @property
     def welcome_line(self) -> bytes | None:
@@ -141,8 +189,12 @@ class EchoSettings:
     @property
     def sweep_interval(self) -> float:
         """
-        How often connections are checked for the idle and line timeouts: once a second,
-        or four times per timeout when that is shorter.  A client is closed between the
+        How often connections are checked for the idle and line timeouts (and, with
+        C{proxy_protocol}, the header timeout): once a second, or four times per timeout
+        when that is shorter.  A client is closed between the
         timeout and the timeout plus two intervals after it last made progress.
         """
-        return min([1.0] + [t / 4 for t in (self.idle_timeout, self.line_timeout) if t > 0])
+        timeouts = [self.idle_timeout, self.line_timeout]
+        if self.proxy_protocol:
+            timeouts.append(self.proxy_header_timeout)
+        return min([1.0] + [t / 4 for t in timeouts if t > 0])

@@ -18,23 +18,32 @@ from typing import Any, cast
 
 from twisted.application.service import MultiService, Service
 from twisted.internet.defer import CancelledError, Deferred, DeferredList, maybeDeferred
-from twisted.internet.endpoints import serverFromString
+from twisted.internet.endpoints import TCP4ServerEndpoint, serverFromString
 from twisted.internet.error import CannotListenError
 from twisted.internet.interfaces import (
     IListeningPort,
+    IOpenSSLContextFactory,
     IProtocolFactory,
     IReactorCore,
+    IReactorTCP,
     IStreamServerEndpoint,
 )
 from twisted.logger import Logger
 from twisted.python import usage
 from twisted.python.failure import Failure
+from zope.interface import implementer
 
-from twistsock._twisted import endpoint_port, reactor_installed, remove_own_pidfile
+from twistsock._twisted import (
+    endpoint_port,
+    reactor_installed,
+    remove_own_pidfile,
+    ssl_endpoint_parts,
+)
 from twistsock.echo._factory import OKEchoFactory
 from twistsock.echo._protocol import format_address
 from twistsock.echo._settings import (
     DEFAULT_PREFIX,
+    DEFAULT_PROXY_FROM,
     DEFAULT_SHUTDOWN_TIMEOUT,
     DEFAULT_WELCOME,
     EchoSettings,
@@ -46,6 +55,7 @@ _DEFAULTS = EchoSettings()
 __all__ = [
     "EchoServerService",
     "ListenFailed",
+    "TLSAfterHeaderEndpoint",
     "Options",
     "ServerOptions",
     "choose_reactor",
@@ -102,8 +112,9 @@ class ServerOptions(usage.Options):
         "line with the prefix, the line and the line's own terminator. "
         "PORT is a number (tcp:N on all interfaces) or any Twisted endpoint description: "
         "tcp:8888:interface=127.0.0.1:backlog=50, tcp6:8888, unix:/run/echo.sock, "
-        "ssl:8443:privateKey=key.pem:certKey=cert.pem, haproxy:tcp:8888, "
-        "systemd:domain=INET:index=0."
+        "ssl:8443:privateKey=key.pem:certKey=cert.pem, systemd:domain=INET:index=0. "
+        "Behind a load balancer (HAProxy send-proxy, send-proxy-v2, ssl send-proxy) use "
+        "--proxy-protocol, not haproxy: ports."
     )
 
     optFlags = [
@@ -119,6 +130,15 @@ class ServerOptions(usage.Options):
             None,
             "Always queue replies with transport.write, instead of sending them at once on "
             "plain TCP connections when nothing is queued.",
+        ],
+        # -- PROXY protocol --
+        [
+            "proxy-protocol",
+            None,
+            "Every --port expects a PROXY protocol header (v1 or v2, as HAProxy's "
+            "send-proxy and send-proxy-v2 send it) before anything else, in clear even on "
+            "ssl: ports (HAProxy's ssl send-proxy); the client it names is the one limited, "
+            "logged and greeted.",
         ],
     ]
 
@@ -194,11 +214,19 @@ class ServerOptions(usage.Options):
             "Serve Prometheus metrics here: an endpoint description, such as "
             "tcp:9100:interface=127.0.0.1 (needs prometheus_client: twistsock[metrics]).",
         ],
+        # -- PROXY protocol --
+        [
+            "proxy-header-timeout",
+            None,
+            f"{_DEFAULTS.proxy_header_timeout:g}",
+            "With --proxy-protocol: seconds the PROXY header may take to arrive.",
+        ],
     ]
 
     def __init__(self) -> None:
         super().__init__()
         self["ports"] = []
+        self["proxy-from"] = []
 
     def opt_port(self, port: str) -> None:
         """
@@ -209,6 +237,13 @@ class ServerOptions(usage.Options):
         self["ports"].append(endpoint_description(port))
 
     opt_p = opt_port
+
+    def opt_proxy_from(self, network: str) -> None:
+        """
+        With --proxy-protocol, accept headers only from this network (CIDR: 10.0.0.0/8,
+        or one address); repeatable [default: 127.0.0.0/8 and ::1/128]
+        """
+        self["proxy-from"].append(network.strip())
 
     def postOptions(self) -> None:
         """
@@ -253,6 +288,7 @@ class ServerOptions(usage.Options):
                 direct_write=not self["no-direct-write"],
                 connection_log=not self["no-connection-log"],
                 **{name.replace("-", "_"): value for name, value in numbers.items()},
+                **self._proxy_settings(),
             )
         except InvalidSetting as e:
             option = e.option
@@ -260,6 +296,35 @@ class ServerOptions(usage.Options):
             raise usage.UsageError(f"{option} {e.requirement}, got {shown!r}") from None
         for description in self["ports"]:
             _check_endpoint("--port", description)
+            _refuse_haproxy_port(description)
+
+    def _proxy_settings(self) -> dict[str, Any]:
+        """
+        The PROXY protocol's L{EchoSettings} fields, from C{--proxy-protocol},
+        C{--proxy-from} and C{--proxy-header-timeout}.
+        """
+        return {
+            "proxy_protocol": bool(self["proxy-protocol"]),
+            "proxy_from": tuple(self["proxy-from"]) or DEFAULT_PROXY_FROM,
+            "proxy_header_timeout": _number(
+                "proxy-header-timeout", self["proxy-header-timeout"], float
+            ),
+        }
+
+
+def _refuse_haproxy_port(description: str) -> None:
+    """
+    Refuse C{haproxy:} ports: Twisted's wrapper greets, counts and logs the proxy instead
+    of the client, drops a header split before its 8th or 16th byte, turns a client's
+    half-close into lost replies, and under TLS loses the greeting and flow control.
+    C{--proxy-protocol} does it right.
+    """
+    if description.split(":", 1)[0].strip().lower() == "haproxy":
+        rest = description.split(":", 1)[1] if ":" in description else ""
+        raise usage.UsageError(
+            f"--port {description!r}: haproxy: ports are not supported; use "
+            f"--proxy-protocol --port {rest or 'tcp:PORT'} instead"
+        )
 
 
 def _check_endpoint(option: str, description: str) -> None:
@@ -563,6 +628,8 @@ def makeService(config: ServerOptions) -> MultiService:
     backlog = config.get("backlog", DEFAULT_BACKLOG)
     endpoints = [(d, serverFromString(reactor, with_backlog(d, backlog))) for d in config["ports"]]
     others: list[tuple[str, IStreamServerEndpoint, IProtocolFactory]] = []
+    if settings.proxy_protocol:
+        endpoints = [(d, _proxied(e, cast(IReactorTCP, reactor))) for d, e in endpoints]
     top = MultiService()
     if config.get("metrics") is not None:
         from twistsock.echo._metrics import EchoMetrics, metrics_site
@@ -608,3 +675,38 @@ class _MetricsUpdates(Service):
         super().stopService()
         self.metrics.stop()
         return None
+
+
+# -- PROXY protocol before TLS --------------------------------------------------------------
+
+
+def _proxied(endpoint: IStreamServerEndpoint, reactor: IReactorTCP) -> IStreamServerEndpoint:
+    """
+    With C{--proxy-protocol}, the endpoint to listen on for a parsed C{--port}: an
+    C{ssl:} port listens as plain TCP and starts TLS after the header (HAProxy's
+    C{ssl send-proxy} sends the header in clear); any other is unchanged.
+    """
+    parts = ssl_endpoint_parts(endpoint)
+    if parts is None:
+        return endpoint
+    port, backlog, interface, context = parts
+    return TLSAfterHeaderEndpoint(TCP4ServerEndpoint(reactor, port, backlog, interface), context)
+
+
+@implementer(IStreamServerEndpoint)
+class TLSAfterHeaderEndpoint:
+    """
+    A plain TCP endpoint whose connections start TLS after their PROXY header (see
+    L{OKEchoFactory.tls_after_header}).
+    """
+
+    def __init__(self, endpoint: IStreamServerEndpoint, context: IOpenSSLContextFactory) -> None:
+        self.endpoint = endpoint
+        self.context = context
+
+    def listen(self, protocolFactory: IProtocolFactory) -> Deferred[IListeningPort]:
+        """
+        Listen with C{protocolFactory}, an L{OKEchoFactory}, starting TLS after headers.
+        """
+        factory = cast(OKEchoFactory, protocolFactory)
+        return self.endpoint.listen(factory.tls_after_header(self.context))
