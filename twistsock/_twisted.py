@@ -21,6 +21,9 @@ C{tests/test_leanreactor.py}).  What each one touches:
     when it removes the pid file after a failed start (C{removePID}).
   - L{endpoint_port} reads the C{_port} attribute of Twisted's TCP, TCP6 and SSL server
     endpoints, and C{_wrappedEndpoint} of wrappers such as C{haproxy:}.
+  - L{share_listening_socket} and L{stop_accepting} (C{--workers}) read the C{socket}
+    attribute of a L{twisted.internet.tcp.Port} (which TLS, UNIX and adopted ports also
+    are) and call its C{stopReading}: L{IListeningPort} promises neither.
 
 Direct write
 ============
@@ -69,6 +72,8 @@ __all__ = [
     "reactor_installed",
     "remove_own_pidfile",
     "send_now",
+    "share_listening_socket",
+    "stop_accepting",
 ]
 
 
@@ -181,6 +186,38 @@ def endpoint_port(endpoint: object) -> int | None:
         if wrapped is None:
             return None
         endpoint = wrapped
+
+
+def share_listening_socket(port: object) -> tuple[int, int] | None:
+    """
+    Stop a listening port from accepting in this process, and return its socket's file
+    descriptor and address family, for worker processes to accept on (C{--workers}).
+
+    Twisted's TCP, TCP6, TLS, UNIX and adopted (systemd) ports are all
+    L{twisted.internet.tcp.Port}s with a C{socket}; the port stays open, so the socket
+    stays bound (and a UNIX socket's file and lock stay in place) until C{stopListening}.
+
+    @return: C{(fd, family)}, or C{None} for a port that is not one of Twisted's socket
+        ports (it is left as it was).
+    """
+    if not isinstance(port, tcp.Port):
+        return None
+    sock = getattr(port, "socket", None)
+    if sock is None:
+        return None
+    port.stopReading()
+    return sock.fileno(), sock.family
+
+
+def stop_accepting(port: object) -> None:
+    """
+    Stop a listening port from accepting new connections, without closing its socket.
+
+    A worker stops this way instead of C{stopListening}: closing an adopted UNIX port
+    removes the socket's file, which the main process and the other workers still serve.
+    """
+    if isinstance(port, tcp.Port):
+        port.stopReading()
 
 
 if sys.platform == "linux":  # epoll(4) is Linux's
