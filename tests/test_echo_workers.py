@@ -444,6 +444,17 @@ def worker_pids(server: Twistd) -> list[int]:
     return pids
 
 
+def alive(pid: int) -> bool:
+    """
+    Is process C{pid} running (neither gone nor a zombie)?
+    """
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rpartition(")")[2].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
 def served_by(server: Twistd, port: int) -> int:
     """
     The pid of the worker that logged the connection of the client on local C{port}.
@@ -517,6 +528,19 @@ class WorkersProcessTests(SynchronousTestCase):
             if restarted in seen:
                 break
         self.assertIn(restarted, seen)
+
+    def test_workers_exit_with_main_process(self) -> None:
+        """
+        When the main process is killed, the workers drain and exit by themselves.
+        """
+        server = self.start("--port", LOCAL, "--workers", "2")
+        pids = worker_pids(server)
+        server.process.kill()
+        server.finish()
+        deadline = time.monotonic() + 15
+        while any(alive(pid) for pid in pids) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        self.assertEqual([pid for pid in pids if alive(pid)], [])
 
     def test_sigterm_drains(self) -> None:
         """

@@ -608,14 +608,18 @@ class _Lifeline:
         if os.read(0, 4096):
             return
         self.reactor.removeReader(self)
-        _log.warn("the main process is gone; draining")
+        self.connectionLost(Failure(EOFError()))
+
+    def connectionLost(self, reason: Failure) -> None:
+        """
+        The pipe is closed (the reactor calls this on a hang-up without data): drain.
+        """
+        # Stop first: the log below goes nowhere now, and must not keep the worker alive.
         try:
             self.reactor.stop()
         except ReactorNotRunning:
             pass
-
-    def connectionLost(self, reason: Failure) -> None:
-        pass
+        _log.warn("the main process is gone; draining")
 
 
 def _drain(
@@ -643,7 +647,10 @@ def json_log_observer(out: IO[Any]) -> ILogObserver:
     @implementer(ILogObserver)
     def observe(event: LogEvent) -> None:
         text = formatEvent(event)
-        write({**event, "log_format": text.replace("{", "{{").replace("}", "}}")})
+        try:
+            write({**event, "log_format": text.replace("{", "{{").replace("}", "}}")})
+        except OSError:
+            pass  # the main process is gone (EPIPE): there is no log to write to
 
     return cast(ILogObserver, observe)
 
