@@ -23,7 +23,8 @@ C{tests/test_leanreactor.py}).  What each one touches:
     endpoints, and C{_wrappedEndpoint} of wrappers such as C{haproxy:}.
   - L{share_listening_socket} and L{stop_accepting} (C{--workers}) read the C{socket}
     attribute of a L{twisted.internet.tcp.Port} (which TLS, UNIX and adopted ports also
-    are) and call its C{stopReading}: L{IListeningPort} promises neither.
+    are) and call its C{stopReading}: L{twisted.internet.interfaces.IListeningPort} promises
+    neither.
 
 Direct write
 ============

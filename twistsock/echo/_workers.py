@@ -4,9 +4,11 @@ C{--workers N}: one main process that listens, and N worker processes that serve
 The main process listens on every C{--port} exactly as a single-process server does (so a
 port in use is one line on stderr and exit status 1 before any worker starts), then stops
 accepting on those sockets itself and starts N workers that inherit them
-(L{IReactorProcess.spawnProcess}'s C{childFDs}).  Each worker adopts every inherited socket
-(L{IReactorSocket.adoptStreamPort}) and serves it with its own L{OKEchoFactory}; the
-kernel hands each new connection to whichever worker accepts it first.
+(L{twisted.internet.interfaces.IReactorProcess.spawnProcess}'s C{childFDs}).  Each
+worker adopts every inherited socket
+(L{twisted.internet.interfaces.IReactorSocket.adoptStreamPort}) and serves it with its
+own L{OKEchoFactory}; the kernel hands each new connection to whichever worker accepts it
+first.
 
 Why inherited sockets rather than C{SO_REUSEPORT}: there is one socket per port, bound
 once, so a port in use is found before anything starts; a worker that dies loses no
