@@ -27,6 +27,10 @@ C{tests/test_leanreactor.py}).  What each one touches:
   - L{tls_received} hands bytes already read from a connection to the TLS layer that
     C{startTLS} put in front of its protocol, through the connection's C{protocol}
     attribute (which C{startTLS} replaces with that layer).
+  - L{share_listening_socket} and L{stop_accepting} (C{--workers}) read the C{socket}
+    attribute of a L{twisted.internet.tcp.Port} (which TLS, UNIX and adopted ports also
+    are) and call its C{stopReading}: L{twisted.internet.interfaces.IListeningPort} promises
+    neither.
 
 Direct write
 ============
@@ -77,6 +81,8 @@ __all__ = [
     "send_now",
     "ssl_endpoint_parts",
     "tls_received",
+    "share_listening_socket",
+    "stop_accepting",
 ]
 
 
@@ -233,6 +239,38 @@ def tls_received(transport: Any, data: bytes) -> None:
     reactor feeds everything read from now on.
     """
     transport.protocol.dataReceived(data)
+
+
+def share_listening_socket(port: object) -> tuple[int, int] | None:
+    """
+    Stop a listening port from accepting in this process, and return its socket's file
+    descriptor and address family, for worker processes to accept on (C{--workers}).
+
+    Twisted's TCP, TCP6, TLS, UNIX and adopted (systemd) ports are all
+    L{twisted.internet.tcp.Port}s with a C{socket}; the port stays open, so the socket
+    stays bound (and a UNIX socket's file and lock stay in place) until C{stopListening}.
+
+    @return: C{(fd, family)}, or C{None} for a port that is not one of Twisted's socket
+        ports (it is left as it was).
+    """
+    if not isinstance(port, tcp.Port):
+        return None
+    sock = getattr(port, "socket", None)
+    if sock is None:
+        return None
+    port.stopReading()
+    return sock.fileno(), sock.family
+
+
+def stop_accepting(port: object) -> None:
+    """
+    Stop a listening port from accepting new connections, without closing its socket.
+
+    A worker stops this way instead of C{stopListening}: closing an adopted UNIX port
+    removes the socket's file, which the main process and the other workers still serve.
+    """
+    if isinstance(port, tcp.Port):
+        port.stopReading()
 
 
 if sys.platform == "linux":  # epoll(4) is Linux's

@@ -101,6 +101,16 @@ def _number(name: str, text: str, kind: type[int] | type[float]) -> Any:
         raise usage.UsageError(f"--{name} must be {noun}, got {text!r}") from None
 
 
+def worker_count(text: str) -> int:
+    """
+    The value of C{--workers}: a whole number, at least 1.
+    """
+    count = _number("workers", text, int)
+    if count < 1:
+        raise usage.UsageError(f"--workers must be at least 1, got {text!r}")
+    return int(count)
+
+
 class ServerOptions(usage.Options):
     """
     The plugin's options, raising L{usage.UsageError} on bad values (what tests check).
@@ -180,13 +190,15 @@ class ServerOptions(usage.Options):
             "max-connections",
             None,
             str(_DEFAULTS.max_connections),
-            "Clients served at once; more are told the server is busy.",
+            "Clients served at once; more are told the server is busy. With --workers N, "
+            "each worker process counts its own (N times this in all).",
         ],
         [
             "max-per-ip",
             None,
             str(_DEFAULTS.max_per_ip),
-            "Clients served at once from one IP address; 0 means no limit.",
+            "Clients served at once from one IP address; 0 means no limit. With --workers, "
+            "each worker process counts its own.",
         ],
         [
             "close-timeout",
@@ -220,6 +232,15 @@ class ServerOptions(usage.Options):
             None,
             f"{_DEFAULTS.proxy_header_timeout:g}",
             "With --proxy-protocol: seconds the PROXY header may take to arrive.",
+        ],
+        # --workers: see twistsock.echo._workers.
+        [
+            "workers",
+            None,
+            1,
+            "Worker processes serving the same ports (1: this process serves them). Limits "
+            "hold per worker.",
+            worker_count,
         ],
     ]
 
@@ -647,6 +668,20 @@ def makeService(config: ServerOptions) -> MultiService:
     # twistd's options have "nodaemon"; those of `twist` (which also runs twistd plugins)
     # do not, and twist always runs in the foreground.
     foreground = bool(parent.get("nodaemon", True)) if parent is not None else True
+    # --workers N: this process listens, N worker processes serve (twistsock.echo._workers).
+    if config["workers"] > 1:
+        from twistsock.echo._workers import WorkersService
+
+        WorkersService(
+            endpoints,
+            factory,
+            cast(IReactorCore, reactor),
+            count=config["workers"],
+            shutdown_timeout=config.get("shutdown-timeout", SHUTDOWN_TIMEOUT),
+            foreground=foreground,
+            twistd_options=parent,
+        ).setServiceParent(top)
+        return top
     EchoServerService(
         endpoints,
         factory,
