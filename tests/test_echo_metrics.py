@@ -5,7 +5,9 @@ and from C{twistd -n twistsock --metrics} as a subprocess.
 
 from __future__ import annotations
 
+import os
 import re
+import signal
 import socket
 import time
 from typing import Any
@@ -158,3 +160,71 @@ class MetricsProcessTests(SynchronousTestCase):
         self.assertEqual(sample(reply, "twistsock_connections_current"), 0)
         self.assertEqual(sample(reply, "twistsock_lines_total"), 2)
         self.assertEqual(sample(reply, "twistsock_received_bytes_total"), 8)
+
+
+def scrape(port: int) -> bytes:
+    """
+    The body of C{GET /metrics} from 127.0.0.1:C{port}.
+    """
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(b"GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
+        reply = b""
+        while chunk := sock.recv(65536):
+            reply += chunk
+    return reply
+
+
+class WorkersMetricsProcessTests(SynchronousTestCase):
+    """
+    With C{--workers}, the main process serves every worker's counts, added up.
+    """
+
+    def test_workers_add_up(self) -> None:
+        """
+        Connections served by either worker all count; a worker killed and restarted
+        counts as a restart, and its counts are kept.
+        """
+        server = Twistd(
+            "--port", "tcp:0:interface=127.0.0.1", "--metrics", "tcp:0:interface=127.0.0.1",
+            "--workers", "2",
+        )  # fmt: skip
+        self.addCleanup(server.stop)
+        deadline = time.monotonic() + 30
+        while len([line for line in server.lines if "twistsock listening on" in line]) < 2:
+            self.assertLess(time.monotonic(), deadline, "the ports never listened")
+            time.sleep(0.05)
+        echo, metrics = (
+            int(line.rsplit(":", 1)[1].rstrip(")"))
+            for line in server.lines
+            if "twistsock listening on" in line
+        )
+        server.wait_for_line("worker serving")
+        for _ in range(6):
+            with socket.create_connection(("127.0.0.1", echo), timeout=10) as sock:
+                self.assertEqual(recv_exactly(sock, len(WELCOME)), WELCOME)
+                sock.sendall(b"one\ntwo\n")
+                self.assertEqual(recv_exactly(sock, 18), b"OK...one\nOK...two\n")
+
+        def settled(name: str, value: float) -> bytes:
+            # Each worker adds its counts once a second: wait, within bounds, for them.
+            limit = time.monotonic() + 15
+            while True:
+                reply = scrape(metrics)
+                try:
+                    if sample(reply, name) == value:
+                        return reply
+                except AssertionError:
+                    pass
+                if time.monotonic() > limit:
+                    raise AssertionError(f"{name} never reached {value}:\n{reply.decode()}")
+                time.sleep(0.2)
+
+        reply = settled("twistsock_lines_total", 12)
+        self.assertEqual(sample(reply, "twistsock_connections_accepted_total"), 6)
+        self.assertEqual(sample(reply, "twistsock_worker_restarts_total"), 0)
+        settled("twistsock_connections_current", 0)
+        pid = int(server.wait_for_line(r"started worker (\d+)").group(1))
+        os.kill(pid, signal.SIGKILL)
+        settled("twistsock_worker_restarts_total", 1)
+        reply = settled("twistsock_lines_total", 12)  # the dead worker's counts are kept
+        self.assertEqual(sample(reply, "twistsock_connections_accepted_total"), 6)

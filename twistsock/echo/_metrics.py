@@ -27,7 +27,7 @@ from twisted.web.server import Request, Site
 
 from twistsock.echo._factory import EchoTotals, OKEchoFactory
 
-__all__ = ["EchoMetrics", "metrics_site"]
+__all__ = ["EchoMetrics", "WorkersMetrics", "metrics_site", "worker_exited"]
 
 _MULTIPROCESS = "PROMETHEUS_MULTIPROC_DIR"
 
@@ -131,6 +131,55 @@ class EchoMetrics:
         return text
 
 
+class WorkersMetrics:
+    """
+    The metrics of C{--workers N}, served by the main process: the sum of every worker's
+    files (C{prometheus_client}'s multiprocess mode), and the main process's own count of
+    worker restarts.
+    """
+
+    def __init__(self) -> None:
+        from prometheus_client import multiprocess
+
+        self.registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(self.registry)
+        _restarts()  # present from the start, at 0
+
+    def scrape(self) -> bytes:
+        """
+        Every process's metrics, added up, in Prometheus' text format.
+        """
+        text: bytes = generate_latest(self.registry)
+        return text
+
+
+_RESTARTS: list[Counter] = []
+
+
+def _restarts() -> Counter:
+    """
+    The counter of worker restarts (made once, in the main process's file).
+    """
+    if not _RESTARTS:
+        _RESTARTS.append(
+            Counter("twistsock_worker_restarts", "Worker processes restarted.", registry=None)
+        )
+    return _RESTARTS[0]
+
+
+def worker_exited(pid: int | None, restarted: int) -> None:
+    """
+    A worker process has exited: its gauges no longer count (its counters still do), and
+    C{restarted} restarts (0 or 1) are counted.
+    """
+    from prometheus_client import multiprocess
+
+    if pid is not None:
+        multiprocess.mark_process_dead(pid)
+    if restarted:
+        _restarts().inc(restarted)
+
+
 class _MetricsPage(Resource):
     """
     C{/metrics}, and every other path: the metrics.
@@ -138,7 +187,7 @@ class _MetricsPage(Resource):
 
     isLeaf = True
 
-    def __init__(self, metrics: EchoMetrics) -> None:
+    def __init__(self, metrics: EchoMetrics | WorkersMetrics) -> None:
         super().__init__()
         self._metrics = metrics
 
@@ -150,7 +199,7 @@ class _MetricsPage(Resource):
         return self._metrics.scrape()
 
 
-def metrics_site(metrics: EchoMetrics) -> Any:
+def metrics_site(metrics: EchoMetrics | WorkersMetrics) -> Any:
     """
     A C{twisted.web} site that serves C{metrics} (listen on it with any endpoint).
     """

@@ -134,12 +134,15 @@ class WorkerPlan:
     @ivar shutdown_timeout: seconds a draining worker gives its clients.
     @ivar lean_reactor: run on L{twistsock._twisted.LeanEPollReactor}, as the main
         process does.
+    @ivar metrics: count for C{--metrics}, in C{prometheus_client}'s files shared with
+        the main process (see L{twistsock.echo._metrics}).
     """
 
     settings: EchoSettings
     ports: tuple[WorkerPort, ...]
     shutdown_timeout: float
     lean_reactor: bool = False
+    metrics: bool = False
 
 
 def encode_plan(plan: WorkerPlan) -> str:
@@ -375,7 +378,11 @@ class _SharedListener(EchoServerService):
         super().__init__(*args, **kwargs)
         self.shared: list[WorkerPort] = []
 
-    def _listened(self, port: IListeningPort, description: str) -> IListeningPort:
+    def _listened(
+        self, port: IListeningPort, description: str, echo: bool = True
+    ) -> IListeningPort:
+        if not echo:  # --metrics: served by this process
+            return super()._listened(port, description, echo)
         socket = share_listening_socket(port)
         if socket is None:
             port.stopListening()
@@ -404,6 +411,7 @@ class WorkersService(Service):
         shutdown_timeout: float,
         foreground: bool = True,
         twistd_options: MutableMapping[str, Any] | None = None,
+        others: Sequence[tuple[str, IStreamServerEndpoint, IProtocolFactory]] = (),
     ) -> None:
         """
         @param endpoints: C{(description, endpoint)} for every C{--port}.
@@ -413,8 +421,11 @@ class WorkersService(Service):
         @param shutdown_timeout: seconds each worker gives its clients when draining.
         @param foreground: see L{EchoServerService}.
         @param twistd_options: see L{EchoServerService}.
+        @param others: endpoints this process serves itself, each with its factory (the
+            C{--metrics} endpoint); the workers then count for the metrics.
         """
         self.reactor = reactor
+        self.metrics = bool(others)
         self.settings = factory.settings
         self.shutdown_timeout = shutdown_timeout
         self.listener = _SharedListener(
@@ -424,6 +435,7 @@ class WorkersService(Service):
             shutdown_timeout=shutdown_timeout,
             foreground=foreground,
             twistd_options=twistd_options,
+            others=others,
         )
         self.supervisor = Supervisor(
             count, self._spawn, cast(IReactorTime, reactor), self._give_up
@@ -446,6 +458,7 @@ class WorkersService(Service):
             ports=tuple(self.listener.shared),
             shutdown_timeout=self.shutdown_timeout,
             lean_reactor=reflect.qual(type(self.reactor)) == _LEAN_REACTOR,
+            metrics=self.metrics,
         )
         self.supervisor.start()
 
@@ -472,8 +485,14 @@ class WorkersService(Service):
         return int(process.pid)
 
     def _exited(self, slot: int, reason: str) -> None:
+        pid = self.supervisor.pids.get(slot)
         self.workers.pop(slot, None)
+        restarts = self.supervisor.restarts
         self.supervisor.exited(slot, reason)
+        if self.metrics:
+            from twistsock.echo._metrics import worker_exited
+
+            worker_exited(pid, self.supervisor.restarts - restarts)
 
     def _give_up(self, why: str) -> None:
         """
@@ -693,6 +712,12 @@ def run_worker(
     globalLogBeginner.beginLoggingTo([json_log_observer(stdout or sys.stdout)])
     factory = OKEchoFactory(plan.settings, reactor=reactor)
     ports = adopt_ports(reactor, plan.ports, factory)
+    if plan.metrics:
+        from twistsock.echo._metrics import EchoMetrics
+
+        metrics = EchoMetrics(factory, reactor)
+        metrics.start()
+        reactor.addSystemEventTrigger("after", "shutdown", metrics.stop)
     reactor.addSystemEventTrigger(
         "before", "shutdown", _drain, ports, factory, plan.shutdown_timeout
     )

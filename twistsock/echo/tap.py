@@ -8,10 +8,14 @@ tutorial's C{HOST = ''}).  See C{twistd twistsock --help} for every option.
 from __future__ import annotations
 
 import errno
+import importlib.util
 import math
+import os
 import resource
 import select
+import shutil
 import sys
+import tempfile
 from collections.abc import Callable, Mapping, MutableMapping, Sequence
 from functools import partial
 from typing import Any, cast
@@ -295,12 +299,12 @@ class ServerOptions(usage.Options):
         if self["metrics"] is not None:
             self["metrics"] = endpoint_description(self["metrics"])
             _check_endpoint("--metrics", self["metrics"])
-            try:
-                import prometheus_client  # noqa: F401
-            except ImportError:
+            # Looked for, not imported: prometheus_client chooses where its values live
+            # (memory, or the files shared by worker processes) when it is imported.
+            if importlib.util.find_spec("prometheus_client") is None:
                 raise usage.UsageError(
                     "--metrics needs prometheus_client: pip install 'twistsock[metrics]'"
-                ) from None
+                )
         try:
             self["settings"] = EchoSettings(
                 welcome=welcome,  # type: ignore[arg-type]  # text is encoded by EchoSettings
@@ -494,7 +498,7 @@ class EchoServerService(Service):
         everything = [(d, e, self.factory) for d, e in self.endpoints] + list(self.others)
         for description, endpoint, factory in everything:
             d = endpoint.listen(factory)
-            d.addCallback(self._listened, description)
+            d.addCallback(self._listened, description, factory is self.factory)
             failed = _FirstOutcome()
             d.addErrback(failed.record)
             if failed.failure is not None:
@@ -524,7 +528,9 @@ class EchoServerService(Service):
         real_stderr.flush()
         raise SystemExit(1)
 
-    def _listened(self, port: IListeningPort, description: str) -> IListeningPort:
+    def _listened(
+        self, port: IListeningPort, description: str, echo: bool = True
+    ) -> IListeningPort:
         self.ports.append(port)
         _log.info(
             "twistsock listening on {description} ({address})",
@@ -652,7 +658,25 @@ def makeService(config: ServerOptions) -> MultiService:
     if settings.proxy_protocol:
         endpoints = [(d, _proxied(e, cast(IReactorTCP, reactor))) for d, e in endpoints]
     top = MultiService()
-    if config.get("metrics") is not None:
+    workers = config.get("workers", 1)
+    if config.get("metrics") is not None and workers > 1:
+        # Every worker counts in files of a directory made for this server, which
+        # prometheus_client adds up when this process serves a scrape.  The variable must
+        # be set before prometheus_client is first imported, here and in the workers.
+        directory = tempfile.mkdtemp(prefix="twistsock-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = directory
+        _RemoveDirectory(directory).setServiceParent(top)
+        from twistsock.echo._metrics import WorkersMetrics, metrics_site
+
+        workers_metrics = WorkersMetrics()
+        others.append(
+            (
+                config["metrics"],
+                serverFromString(reactor, config["metrics"]),
+                metrics_site(workers_metrics),
+            )
+        )
+    elif config.get("metrics") is not None:
         from twistsock.echo._metrics import EchoMetrics, metrics_site
 
         metrics = EchoMetrics(factory, reactor)
@@ -669,17 +693,18 @@ def makeService(config: ServerOptions) -> MultiService:
     # do not, and twist always runs in the foreground.
     foreground = bool(parent.get("nodaemon", True)) if parent is not None else True
     # --workers N: this process listens, N worker processes serve (twistsock.echo._workers).
-    if config["workers"] > 1:
+    if workers > 1:
         from twistsock.echo._workers import WorkersService
 
         WorkersService(
             endpoints,
             factory,
             cast(IReactorCore, reactor),
-            count=config["workers"],
+            count=workers,
             shutdown_timeout=config.get("shutdown-timeout", SHUTDOWN_TIMEOUT),
             foreground=foreground,
             twistd_options=parent,
+            others=others,
         ).setServiceParent(top)
         return top
     EchoServerService(
@@ -692,6 +717,20 @@ def makeService(config: ServerOptions) -> MultiService:
         shutdown_timeout=config.get("shutdown-timeout", SHUTDOWN_TIMEOUT),
     ).setServiceParent(top)
     return top
+
+
+class _RemoveDirectory(Service):
+    """
+    Removes a directory, and what it holds, when the server stops.
+    """
+
+    def __init__(self, directory: str) -> None:
+        self.directory = directory
+
+    def stopService(self) -> Deferred[None] | None:
+        super().stopService()
+        shutil.rmtree(self.directory, ignore_errors=True)
+        return None
 
 
 class _MetricsUpdates(Service):
