@@ -6,7 +6,10 @@ Linux only (C{select.epoll}, C{/proc}).  It is meant to run in processes of its 
 (L{run_traffic} and L{run_idle} are the process targets), pinned to a CPU the server does not
 use, so that the server, not the load, is what gets measured.
 
-Every connection must first receive the welcome line.  The lines sent are 32 bytes each
+Every connection must first receive the welcome line.  With C{proxy=True} each connection
+first sends a PROXY protocol version 1 header naming its own addresses (L{proxy_v1_header}),
+as HAProxy's C{send-proxy} does, before anything else; the header is sent once, before the
+measured window, so it costs nothing per reply.  The lines sent are 32 bytes each
 (terminator included, every fourth one ending in C{\\r\\n}), taken in turn from a set of 64
 different lines, so the expected reply stream is periodic: a received chunk is checked with one
 C{bytes.startswith} against a precomputed copy of that stream, whatever its size.
@@ -21,6 +24,7 @@ import select
 import socket
 import time
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -46,6 +50,15 @@ class ReplyMismatch(Exception):
         super().__init__(f"expected {expected[:60]!r}, got {got[:60]!r}")
         self.got = got
         self.expected = expected
+
+
+def proxy_v1_header(source: tuple[str, int], destination: tuple[str, int]) -> bytes:
+    """
+    The PROXY protocol version 1 header that HAProxy's C{send-proxy} sends for a TCP
+    connection over IPv4 from C{source} to C{destination}, each C{(address, port)}.
+    """
+    (src, sport), (dst, dport) = source, destination
+    return f"PROXY TCP4 {src} {dst} {sport} {dport}\r\n".encode("ascii")
 
 
 def make_lines(
@@ -144,6 +157,7 @@ class TrafficResult:
     weights: list[int] = field(default_factory=list)
     cpu_ticks: int | None = None
     user_ticks: int | None = None
+    other_cpu_ticks: dict[str, int] = field(default_factory=dict)
     error: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
@@ -184,6 +198,61 @@ def cpu_ticks(pid: int) -> tuple[int, int]:
     return int(fields[11]), int(fields[12])  # utime, stime: fields 14 and 15 of stat(5)
 
 
+def group_ticks(pids: Sequence[int]) -> tuple[int, int]:
+    """
+    User and system CPU time of several processes together, in clock ticks.
+    """
+    user = system = 0
+    for pid in pids:
+        u, s = cpu_ticks(pid)
+        user += u
+        system += s
+    return user, system
+
+
+def parent_pid(stat: bytes) -> int:
+    """
+    The parent's pid in the text of a C{/proc/PID/stat} file.
+    """
+    return int(stat.rsplit(b")", 1)[1].split()[1])  # ppid: field 4 of stat(5)
+
+
+def process_tree(root: int) -> list[int]:
+    """
+    C{root} and all its descendants now running, C{root} first (from C{/proc/*/stat}).
+    """
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as f:
+                ppid = parent_pid(f.read())
+        except (OSError, IndexError, ValueError):
+            continue  # gone meanwhile
+        children.setdefault(ppid, []).append(int(entry))
+    tree, todo = [], [root]
+    while todo:
+        pid = todo.pop(0)
+        tree.append(pid)
+        todo.extend(sorted(children.get(pid, [])))
+    return tree
+
+
+def socket_count(pid: int) -> int:
+    """
+    How many sockets process C{pid} holds open (C{/proc/PID/fd} links to C{socket:[...]}).
+    """
+    count = 0
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            if os.readlink(f"/proc/{pid}/fd/{fd}").startswith("socket:"):
+                count += 1
+        except OSError:
+            continue  # closed meanwhile
+    return count
+
+
 def rss_kib(pid: int) -> int:
     """
     The resident set size of a process, in KiB (C{VmRSS} of C{/proc/PID/status}).
@@ -196,12 +265,18 @@ def rss_kib(pid: int) -> int:
 
 
 def connect_all(
-    host: str, port: int, count: int, epoll: select.epoll, deadline: float
+    host: str,
+    port: int,
+    count: int,
+    epoll: select.epoll,
+    deadline: float,
+    proxy: bool = False,
 ) -> dict[int, _Connection]:
     """
     Open C{count} connections and wait until each has received the whole welcome line.
 
-    At most L{MAX_CONNECTING} connections wait for their welcome at a time.
+    At most L{MAX_CONNECTING} connections wait for their welcome at a time.  With C{proxy},
+    each connection is made blocking and sends its PROXY v1 header at once.
 
     @return: the connections by file descriptor, registered for reading on C{epoll}.
     """
@@ -211,12 +286,22 @@ def connect_all(
     while welcomed < count:
         while len(conns) < count and waiting < MAX_CONNECTING:
             sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            sock.setblocking(False)
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            err = sock.connect_ex((host, port))
-            if err not in (0, errno.EINPROGRESS):
-                sock.close()
-                raise OSError(err, f"connect: {os.strerror(err)}")
+            if proxy:
+                sock.settimeout(max(1.0, deadline - time.monotonic()))
+                try:
+                    sock.connect((host, port))
+                    sock.sendall(proxy_v1_header(sock.getsockname(), sock.getpeername()))
+                except OSError:
+                    sock.close()
+                    raise
+                sock.setblocking(False)
+            else:
+                sock.setblocking(False)
+                err = sock.connect_ex((host, port))
+                if err not in (0, errno.EINPROGRESS):
+                    sock.close()
+                    raise OSError(err, f"connect: {os.strerror(err)}")
             conns[sock.fileno()] = _Connection(sock)
             epoll.register(sock.fileno(), select.EPOLLIN)
             waiting += 1
@@ -249,15 +334,22 @@ def traffic_loop(
     depth: int,
     warmup: float,
     duration: float,
-    server_pid: int | None,
+    server_pids: Sequence[int] | None,
+    other_pids: dict[str, Sequence[int]] | None = None,
 ) -> TrafficResult:
     """
     Keep C{depth} lines in flight on every connection; measure the window after the warm-up.
 
     Each completed reply is answered at once by as many new lines, sent with one C{send}.
 
-    @param server_pid: when given, the server's CPU ticks are read at the window's edges.
+    @param server_pids: when given, the CPU ticks of these processes together (the
+        server: one process, or a main process and its workers) are read at the window's
+        edges.
+    @param other_pids: other processes measured the same way, each group on its own
+        (for example C{{"haproxy": [pid]}}), reported in C{other_cpu_ticks}.
     """
+    others = dict(other_pids or {})
+    others_start: dict[str, int] = {}
     lines, _period = make_lines()
     stream = b"".join(lines) * 2
     n_lines = len(lines)
@@ -290,8 +382,9 @@ def traffic_loop(
             in_window = True
             window_start = now
             window_end = now + duration
-            if server_pid is not None:
-                ticks_start = cpu_ticks(server_pid)
+            if server_pids:
+                ticks_start = group_ticks(server_pids)
+                others_start = {name: sum(group_ticks(p)) for name, p in others.items()}
         if now >= window_end:
             break
         if not events:
@@ -320,10 +413,13 @@ def traffic_loop(
                 result.replies += new
             send_lines(conn, new, now)
     result.seconds = now - window_start
-    if server_pid is not None and ticks_start is not None:
-        user, system = cpu_ticks(server_pid)
+    if server_pids and ticks_start is not None:
+        user, system = group_ticks(server_pids)
         result.user_ticks = user - ticks_start[0]
         result.cpu_ticks = user + system - sum(ticks_start)
+        result.other_cpu_ticks = {
+            name: sum(group_ticks(p)) - others_start[name] for name, p in others.items()
+        }
     return result
 
 
@@ -334,23 +430,27 @@ def run_traffic(
     depth: int,
     warmup: float,
     duration: float,
-    server_pid: int | None,
+    server_pids: Sequence[int] | None,
     cpu: int | None,
     ready: Any,
     results: Any,
+    other_pids: dict[str, Sequence[int]] | None = None,
+    proxy: bool = False,
 ) -> None:
     """
     Process target: connect, wait for every load process (C{ready}, a barrier), run the
     traffic and put a L{TrafficResult} dict on C{results} (a queue).
+
+    @param proxy: send a PROXY v1 header first on each connection.
     """
     pin_to_cpu(cpu)
     raise_nofile_limit(connections + 64)
     epoll = select.epoll()
     conns: dict[int, _Connection] = {}
     try:
-        conns = connect_all(host, port, connections, epoll, time.monotonic() + 30)
+        conns = connect_all(host, port, connections, epoll, time.monotonic() + 30, proxy)
         ready.wait(60)
-        result = traffic_loop(conns, epoll, depth, warmup, duration, server_pid)
+        result = traffic_loop(conns, epoll, depth, warmup, duration, server_pids, other_pids)
     except Exception as e:  # reported to the runner, which prints it
         result = TrafficResult(error=f"{type(e).__name__}: {e}")
         ready.abort()
@@ -360,7 +460,13 @@ def run_traffic(
 
 
 def run_idle(
-    host: str, port: int, connections: int, cpu: int | None, pipe: Any, timeout: float
+    host: str,
+    port: int,
+    connections: int,
+    cpu: int | None,
+    pipe: Any,
+    timeout: float,
+    proxy: bool = False,
 ) -> None:
     """
     Process target: hold C{connections} idle connections, then send one line on each.
@@ -377,7 +483,7 @@ def run_idle(
     lines, _period = make_lines()
     try:
         began = time.monotonic()
-        conns = connect_all(host, port, connections, epoll, began + timeout)
+        conns = connect_all(host, port, connections, epoll, began + timeout, proxy)
         pipe.send(("connected", time.monotonic() - began))
         pipe.recv()
         began = time.monotonic()

@@ -67,10 +67,18 @@ def _child_setup(cpu: int | None) -> Callable[[], None]:
     return setup
 
 
-def wait_welcome(port: int, proc: subprocess.Popen[bytes], timeout: float, banner: bytes) -> None:
+def wait_welcome(
+    port: int,
+    proc: subprocess.Popen[bytes],
+    timeout: float,
+    banner: bytes,
+    preamble: Callable[[socket.socket], bytes] | None = None,
+) -> None:
     """
     Wait until the server on C{port} accepts a connection and sends C{banner} first.
 
+    @param preamble: when given, what to send first on the connected socket (a PROXY
+        header), computed from that socket.
     @raise RuntimeError: when the server exits, or does not answer in time.
     """
     deadline = time.monotonic() + timeout
@@ -79,6 +87,8 @@ def wait_welcome(port: int, proc: subprocess.Popen[bytes], timeout: float, banne
             raise RuntimeError(f"the server exited with status {proc.returncode}")
         try:
             with socket.create_connection((HOST, port), timeout=2) as s:
+                if preamble is not None:
+                    s.sendall(preamble(s))
                 got = b""
                 while len(got) < len(banner):
                     data = s.recv(4096)

@@ -13,6 +13,17 @@ separate processes pinned to another.  Scenarios:
   - idle: 10,000 connections held, then one line on each (all must answer), with the
     server's RSS read before connecting, once connected and after the round.
 
+Three twistsock rows need more than one process or a PROXY header:
+
+  - C{twistsock-proxy}: C{--proxy-protocol}, the load sending a PROXY v1 header first on
+    each connection;
+  - C{twistsock-haproxy}: HAProxy (C{mode tcp}, C{send-proxy}, one thread, pinned to the
+    load's CPU) in front of C{--proxy-protocol}; the load connects to HAProxy.  The
+    server's figures are twistsock's; HAProxy's CPU per reply and RSS are reported apart;
+  - C{twistsock-workers-2}: C{--workers 2}, not pinned (the workers may use both CPUs, one
+    of them shared with the load); CPU and RSS are summed over the main process and its
+    workers, and the log's C{Connected with} lines count each worker's connections.
+
 The key figure is the server's CPU time per reply (user + system, from C{/proc/PID/stat}
 over the measured window): it does not depend on how fast the load is.  Results go to
 C{benchmarks/results/echo.json}, C{echo.md} and C{echo.png} (a C{--quick} run writes to
@@ -22,9 +33,12 @@ C{benchmarks/results/tmp/} instead).
 from __future__ import annotations
 
 import argparse
+import contextlib
+import dataclasses
 import json
 import multiprocessing
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -58,6 +72,12 @@ class Server:
     name: str
     label: str
     argv: tuple[str, ...]
+    #: The load sends a PROXY v1 header first on each connection.
+    load_proxy: bool = False
+    #: HAProxy (C{send-proxy}) runs in front of the server; the load connects to it.
+    haproxy: bool = False
+    #: Worker processes under the main one (C{--workers}); above 1 the server is not pinned.
+    workers: int = 1
 
     def command(self, port: int, tmp: Path) -> list[str]:
         """
@@ -80,6 +100,24 @@ TWISTSOCK = (
 )
 SERVERS = [
     Server("twistsock", "twistsock (twistd -n twistsock)", TWISTSOCK),
+    Server(
+        "twistsock-proxy",
+        "twistsock --proxy-protocol (the load sends a PROXY v1 header first)",
+        (*TWISTSOCK, "--proxy-protocol"),
+        load_proxy=True,
+    ),
+    Server(
+        "twistsock-haproxy",
+        "twistsock --proxy-protocol behind HAProxy (send-proxy)",
+        (*TWISTSOCK, "--proxy-protocol"),
+        haproxy=True,
+    ),
+    Server(
+        "twistsock-workers-2",
+        "twistsock --workers 2 (main + 2 workers, not pinned)",
+        (*TWISTSOCK, "--workers", "2"),
+        workers=2,
+    ),
     Server(
         "twistsock-stock-epoll",
         "twistsock on Twisted's own epoll reactor (twistd -r epoll)",
@@ -143,7 +181,18 @@ def available(server: Server, tmp: Path) -> str | None:
                 "--no-direct-write",
                 "this twistsock has no --no-direct-write option",
             ),
+            "twistsock-proxy": (
+                ("twistsock", "--help"),
+                "--proxy-protocol",
+                "this twistsock has no --proxy-protocol option",
+            ),
+            "twistsock-workers-2": (
+                ("twistsock", "--help"),
+                "--workers",
+                "this twistsock has no --workers option",
+            ),
         }
+        needs["twistsock-haproxy"] = needs["twistsock-proxy"]
         for name in ("twistsock", server.name):
             arguments, needle, problem = needs[name]
             out = subprocess.run(
@@ -151,6 +200,8 @@ def available(server: Server, tmp: Path) -> str | None:
             ).stdout
             if needle not in out:
                 return problem
+    if server.haproxy and haproxy_command() is None:
+        return "haproxy is not installed (apt-get install haproxy)"
     if server.name == "uvloop-protocol":
         try:
             import uvloop  # noqa: F401
@@ -169,6 +220,88 @@ def available(server: Server, tmp: Path) -> str | None:
         if build.returncode:
             return f"gcc failed: {build.stderr.strip()[:200]}"
     return None
+
+
+def haproxy_command() -> str | None:
+    """
+    The C{haproxy} program, or C{None} when it is not installed.
+    """
+    return shutil.which("haproxy") or shutil.which("/usr/sbin/haproxy")
+
+
+def haproxy_config(front: int, backend: int, maxconn: int) -> str:
+    """
+    HAProxy in front of the server: C{mode tcp}, one thread, C{send-proxy} (PROXY v1), on
+    127.0.0.1 only.
+    """
+    return f"""global
+    nbthread 1
+    maxconn {maxconn}
+
+defaults
+    mode tcp
+    timeout connect 5s
+    timeout client 5m
+    timeout server 5m
+
+frontend echo
+    bind 127.0.0.1:{front}
+    maxconn {maxconn}
+    default_backend twistsock
+
+backend twistsock
+    server echo 127.0.0.1:{backend} send-proxy
+"""
+
+
+def _send_proxy(sock: Any) -> bytes:
+    return _load.proxy_v1_header(sock.getsockname(), sock.getpeername())
+
+
+_CONNECTED = re.compile(rb"\[twistsock worker (\d+)#info\] Connected with ")
+
+
+def worker_connections(log: bytes) -> dict[str, int]:
+    """
+    How many connections each worker logged (C{Connected with} lines), by pid.
+    """
+    counts: dict[str, int] = {}
+    for m in _CONNECTED.finditer(log):
+        pid = m.group(1).decode()
+        counts[pid] = counts.get(pid, 0) + 1
+    return counts
+
+
+def balance(counts: dict[str, int], workers: int) -> dict[str, Any]:
+    """
+    Each worker's connections, and how far the busiest or idlest one is from an even share.
+
+    @return: C{by_worker}, C{total}, C{max_deviation} (a fraction of the even share) and
+        C{within_15_percent}.
+    """
+    values = list(counts.values()) + [0] * max(0, workers - len(counts))
+    total = sum(values)
+    even = total / workers if workers else 0
+    deviation = max(abs(v - even) / even for v in values) if even else None
+    return {
+        "by_worker": dict(sorted(counts.items())),
+        "total": total,
+        "max_deviation": None if deviation is None else round(deviation, 3),
+        "within_15_percent": None if deviation is None else deviation <= 0.15,
+    }
+
+
+def wait_workers(root: int, workers: int, timeout: float = 20.0) -> list[int]:
+    """
+    The server's processes: C{root} alone, or C{root} and its C{workers} workers once they
+    have all started.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        tree = _load.process_tree(root)
+        if workers <= 1 or len(tree) >= workers + 1 or time.monotonic() > deadline:
+            return tree
+        time.sleep(0.1)
 
 
 def weighted_percentiles(
@@ -196,14 +329,20 @@ def weighted_percentiles(
 def measure_traffic(
     ctx: Any,
     port: int,
-    pid: int,
+    pids: list[int],
     connections: int,
     depth: int,
     settings: Settings,
     load_cpu: int | None,
+    others: dict[str, list[int]] | None = None,
+    proxy: bool = False,
 ) -> dict[str, Any]:
     """
     Run one traffic scenario against the server and return its figures.
+
+    @param pids: the server's processes, whose CPU time is summed.
+    @param others: other processes (HAProxy) whose CPU per reply is reported apart.
+    @param proxy: the load sends a PROXY v1 header first on each connection.
     """
     procs = max(1, min(settings.load_processes, connections))
     ready = ctx.Barrier(procs)
@@ -215,7 +354,15 @@ def measure_traffic(
         workers.append(
             ctx.Process(
                 target=_load.run_traffic,
-                args=(*args, pid if i == 0 else None, load_cpu, ready, results),
+                args=(
+                    *args,
+                    pids if i == 0 else None,
+                    load_cpu,
+                    ready,
+                    results,
+                    others if i == 0 else None,
+                    proxy,
+                ),
             )
         )
     for w in workers:
@@ -239,7 +386,12 @@ def measure_traffic(
     weights = [x for p in parts for x in p["weights"]]
     p50, p99 = weighted_percentiles(latencies, weights, (0.50, 0.99))
     cpu_seconds = ticks / TICKS
+    apart = {
+        f"{name}_cpu_us_per_reply": round(t / TICKS * 1e6 / replies, 3) if replies else None
+        for name, t in measured["other_cpu_ticks"].items()
+    }
     return {
+        **apart,
         "connections": connections,
         "in_flight": depth,
         "replies": replies,
@@ -254,18 +406,35 @@ def measure_traffic(
     }
 
 
+def _rss(pids: list[int]) -> int:
+    return sum(_load.rss_kib(p) for p in pids)
+
+
 def measure_idle(
-    ctx: Any, port: int, pid: int, settings: Settings, load_cpu: int | None
+    ctx: Any,
+    port: int,
+    pids: list[int],
+    settings: Settings,
+    load_cpu: int | None,
+    others: dict[str, list[int]] | None = None,
+    proxy: bool = False,
 ) -> dict[str, Any]:
     """
     Hold many idle connections, read the server's RSS, then send one line on each.
+
+    @param pids: the server's processes, whose RSS is summed; with workers (more than one
+        process) each worker's open sockets are counted while the connections are held.
+    @param others: other processes (HAProxy) whose RSS per connection is reported apart.
     """
     timeout = 60.0
+    others = others or {}
     here, there = ctx.Pipe()
-    rss_before = _load.rss_kib(pid)
+    rss_before = _rss(pids)
+    others_before = {name: _rss(p) for name, p in others.items()}
+    sockets_before = {p: _load.socket_count(p) for p in pids[1:]}
     worker = ctx.Process(
         target=_load.run_idle,
-        args=(_servers.HOST, port, settings.idle_connections, load_cpu, there, timeout),
+        args=(_servers.HOST, port, settings.idle_connections, load_cpu, there, timeout, proxy),
     )
     worker.start()
     out: dict[str, Any] = {"connections": settings.idle_connections, "rss_before_kib": rss_before}
@@ -277,7 +446,14 @@ def measure_idle(
             return {**out, "error": msg[1]}
         out["connect_s"] = round(msg[1], 2)
         time.sleep(0.5)  # let the server settle
-        out["rss_connected_kib"] = _load.rss_kib(pid)
+        out["rss_connected_kib"] = _rss(pids)
+        n = settings.idle_connections
+        for name, p in others.items():
+            out[f"{name}_kb_per_conn"] = round((_rss(p) - others_before[name]) * 1.024 / n, 2)
+        if sockets_before:
+            out["sockets_by_worker"] = {
+                str(p): _load.socket_count(p) - before for p, before in sockets_before.items()
+            }
         here.send("go")
         if not here.poll(timeout + 5):
             return {**out, "error": "no answer from the load process"}
@@ -286,8 +462,7 @@ def measure_idle(
             return {**out, "error": msg[1]}
         out["answered"] = msg[1]
         out["round_s"] = round(msg[2], 3)
-        out["rss_after_kib"] = _load.rss_kib(pid)
-        n = settings.idle_connections
+        out["rss_after_kib"] = _rss(pids)
         out["kb_per_conn"] = round((out["rss_connected_kib"] - rss_before) * 1.024 / n, 2)
         out["kb_per_conn_after_round"] = round((out["rss_after_kib"] - rss_before) * 1.024 / n, 2)
         here.send("close")
@@ -299,16 +474,16 @@ def measure_idle(
     return out
 
 
-def wait_quiet(pid: int, timeout: float = 10.0) -> None:
+def wait_quiet(pids: list[int], timeout: float = 10.0) -> None:
     """
     Wait until the server uses less than a tenth of a CPU (closing 10,000 connections takes
     it a while), or C{timeout} passes.
     """
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        before = sum(_load.cpu_ticks(pid))
+        before = sum(_load.group_ticks(pids))
         time.sleep(0.2)
-        if sum(_load.cpu_ticks(pid)) - before < 0.02 * TICKS:
+        if sum(_load.group_ticks(pids)) - before < 0.02 * TICKS:
             return
 
 
@@ -316,35 +491,90 @@ def bench_server(
     server: Server, tmp: Path, settings: Settings, cpus: tuple[int | None, int | None]
 ) -> dict[str, Any]:
     """
-    Start one server, run every scenario against it, stop it.
+    Start one server (and HAProxy in front of it, if it has one), run every scenario
+    against it, stop it.
     """
     ctx = multiprocessing.get_context("fork")
     server_cpu, load_cpu = cpus
     port = _servers.free_port()
     log_path = tmp / f"{server.name}.log"
     result: dict[str, Any] = {"label": server.label}
-    with (
-        open(log_path, "wb") as log,
-        _servers.running_server(server.command(port, tmp), server_cpu, log, cwd=tmp) as proc,
-    ):
-        _servers.wait_welcome(port, proc, 20, _load.WELCOME)
-        pid = proc.pid
+    proxied = server.load_proxy or server.haproxy
+    with contextlib.ExitStack() as stack:
+        log = stack.enter_context(open(log_path, "wb"))
+        proc = stack.enter_context(
+            _servers.running_server(
+                server.command(port, tmp),
+                server_cpu if server.workers <= 1 else None,
+                log,
+                cwd=tmp,
+            )
+        )
+        _servers.wait_welcome(port, proc, 20, _load.WELCOME, _send_proxy if proxied else None)
+        pids = wait_workers(proc.pid, server.workers)
+        if server.workers > 1:
+            result["processes"] = len(pids)
+        target, others = port, {}
+        if server.haproxy:
+            haproxy = haproxy_command()
+            assert haproxy is not None
+            target = _servers.free_port()
+            config = tmp / f"{server.name}.haproxy.cfg"
+            # HAProxy holds two descriptors per connection, and may not raise its hard
+            # limit (NOFILE here): the idle scenario holds fewer connections through it.
+            idle = min(settings.idle_connections, _servers.NOFILE // 2 - 600)
+            settings = dataclasses.replace(settings, idle_connections=idle)
+            config.write_text(haproxy_config(target, port, idle + 400))
+            front = stack.enter_context(
+                _servers.running_server(
+                    [haproxy, "-db", "-f", str(config)],
+                    load_cpu,
+                    stack.enter_context(open(tmp / f"{server.name}.haproxy.log", "wb")),
+                    cwd=tmp,
+                )
+            )
+            _servers.wait_welcome(target, front, 20, _load.WELCOME)
+            others = {"haproxy": [front.pid]}
+        load_proxy = server.load_proxy
+
+        def logged() -> int:
+            time.sleep(0.3)  # the workers' log lines pass through the main process
+            return log_path.stat().st_size
+
+        marks = [logged()]
         # Idle first, on the fresh server, so that the RSS baseline is not memory that the
         # other scenarios left free for reuse.
-        result["idle"] = measure_idle(ctx, port, pid, settings, load_cpu)
-        wait_quiet(pid)
+        result["idle"] = measure_idle(ctx, target, pids, settings, load_cpu, others, load_proxy)
+        wait_quiet(pids)
+        marks.append(logged())
         result["pingpong"] = measure_traffic(
-            ctx, port, pid, settings.pingpong_connections, 1, settings, load_cpu
-        )
+            ctx, target, pids, settings.pingpong_connections, 1, settings, load_cpu,
+            others, load_proxy,
+        )  # fmt: skip
+        marks.append(logged())
         result["pipeline"] = measure_traffic(
             ctx,
-            port,
-            pid,
+            target,
+            pids,
             settings.pipeline_connections,
             settings.pipeline_depth,
             settings,
             load_cpu,
+            others,
+            load_proxy,
         )
+        marks.append(logged())
+        if server.workers > 1:
+            text = log_path.read_bytes()
+            result["balance"] = {
+                scenario: balance(worker_connections(text[a:b]), server.workers)
+                for scenario, a, b in zip(
+                    ("idle", "pingpong", "pipeline"), marks[:-1], marks[1:], strict=True
+                )
+            }
+            now = _load.process_tree(proc.pid)
+            if now != pids:
+                result["error"] = f"the server's processes changed: {pids} became {now}"
         if proc.poll() is not None:
             result["error"] = f"the server exited with status {proc.returncode}"
     return result
@@ -470,17 +700,48 @@ def markdown(report: dict[str, Any]) -> str:
             value = _get(r, "idle", key)
             row.append("n/a" if value is None else f"{value / scale:.2f}")
         lines.append("| " + " | ".join(row) + " |")
-    for key, who in (
-        ("issue4_targets_met", "twistsock (twistd -n twistsock)"),
-        ("issue4_targets_met_stock_reactor", "twistsock on Twisted's epoll reactor"),
-    ):
-        met = report.get(key) or {}
-        if met:
-            lines += ["", f"Issue-4 targets for {who} in this run:", ""]
-            lines += [
-                f"- {k}: {'met' if v else 'missed' if v is False else 'n/a'}"
-                for k, v in met.items()
-            ]
+    apart = [
+        (r["label"], scenario, _get(r, scenario, "haproxy_cpu_us_per_reply"))
+        for r in servers.values()
+        for scenario in ("pingpong", "pipeline")
+        if _get(r, scenario, "haproxy_cpu_us_per_reply") is not None
+    ]
+    if apart:
+        lines += ["", "HAProxy in front (its own process, pinned to the load's CPU):", ""]
+        lines += [
+            f"- {label}, {scenario}: HAProxy {v:.2f} µs/reply" for label, scenario, v in apart
+        ]
+        lines += [
+            f"- {r['label']}, idle: HAProxy {_get(r, 'idle', 'haproxy_kb_per_conn'):.2f} kB "
+            "per idle connection"
+            for r in servers.values()
+            if _get(r, "idle", "haproxy_kb_per_conn") is not None
+        ]
+    for r in servers.values():
+        if "balance" not in r:
+            continue
+        lines += [
+            "",
+            f"Connections served by each worker ({r['label']}; goal: each within ±15% of an "
+            "even share):",
+            "",
+            "| scenario | connections by worker pid | largest deviation from an even share |",
+            "|---|---|---:|",
+        ]
+        for scenario, b in r["balance"].items():
+            by = ", ".join(f"{pid}: {n:,}" for pid, n in b["by_worker"].items())
+            dev = "n/a" if b["max_deviation"] is None else f"{b['max_deviation']:.0%}"
+            lines.append(f"| {scenario} | {by} | {dev} |")
+        sockets = r.get("idle", {}).get("sockets_by_worker")
+        if sockets:
+            by = ", ".join(f"{pid}: {n:,}" for pid, n in sockets.items())
+            lines += ["", f"Open sockets per worker with the idle connections held: {by}."]
+    goals = report.get("issue8_goals") or {}
+    if goals:
+        lines += ["", "Issue-8 performance goals in this run:", ""]
+        for name, g in goals.items():
+            verdict = {True: "met", False: "missed", None: "n/a"}[g["met"]]
+            lines.append(f"- {name}: {verdict} ({g['figure']})")
     errors = [
         f"- {r['label']}, {scenario}: {r[scenario]['error']}"
         for r in servers.values()
@@ -494,49 +755,70 @@ def markdown(report: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-#: The targets of issue 4 for twistsock: ping-pong at or below the asyncio Protocol peer
-#: measured in the same run, pipeline at or below 0.5 µs/reply, at most 1.5 kB per idle
-#: connection.
+#: The reference line of each chart panel: issue 8's goal for twistsock (ping-pong and
+#: pipeline at or below the uvloop Protocol peer, memory per idle connection at or below
+#: Twisted's LineReceiver), measured in the same run.
 TARGETS = {
     "pingpong": lambda servers: _get(
-        servers.get("asyncio-protocol", {}), "pingpong", "cpu_us_per_reply"
+        servers.get("uvloop-protocol", {}), "pingpong", "cpu_us_per_reply"
     ),
-    "pipeline": lambda servers: 0.5,
-    "idle": lambda servers: 1.5,
+    "pipeline": lambda servers: _get(
+        servers.get("uvloop-protocol", {}), "pipeline", "cpu_us_per_reply"
+    ),
+    "idle": lambda servers: _get(servers.get("twisted-linereceiver", {}), "idle", "kb_per_conn"),
 }
 
 
-def targets_met(
-    servers: dict[str, dict[str, Any]], name: str = "twistsock"
-) -> dict[str, bool | None]:
+def _goal(mine: float | None, theirs: float | None, limit: float, what: str) -> dict[str, Any]:
+    if mine is None or not theirs:
+        return {"figure": f"{what}: not measured", "ratio": None, "limit": limit, "met": None}
+    ratio = round(mine / theirs, 3)
+    return {
+        "figure": f"{what}: {mine:g} against {theirs:g}, {ratio:.2f}× (goal ≤ {limit:.2f}×)",
+        "ratio": ratio,
+        "limit": limit,
+        "met": ratio <= limit,
+    }
+
+
+def issue8_goals(servers: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
     """
-    Which of issue 4's targets the twistsock server C{name} meets in this run (C{None}:
-    cannot tell).
+    Issue 8's performance goals, as ratios of figures of this run: C{met} is C{None} when a
+    server they need did not run.
     """
-    ts = servers.get(name)
-    if ts is None:
-        return {}
-    out: dict[str, bool | None] = {}
-    for scenario, key in (
-        ("pingpong", "cpu_us_per_reply"),
-        ("pipeline", "cpu_us_per_reply"),
-        ("idle", "kb_per_conn"),
-    ):
-        mine, target = _get(ts, scenario, key), TARGETS[scenario](servers)
-        out[scenario] = None if mine is None or target is None else mine <= target
-    idle = ts.get("idle", {})
-    out["idle_all_answered"] = idle.get("answered") == idle.get("connections")
-    not_pure_python = ("c-epoll", "uvloop-protocol")
-    python_peers = [
-        n for n in servers if not n.startswith("twistsock") and n not in not_pure_python
-    ]
+    ts = servers.get("twistsock", {})
+    out = {}
     for scenario in ("pingpong", "pipeline"):
-        mine = _get(ts, scenario, "cpu_us_per_reply")
-        theirs = [_get(servers[n], scenario, "cpu_us_per_reply") for n in python_peers]
-        known = [t for t in theirs if t is not None]
-        out[f"{scenario}_ahead_of_pure_python_peers"] = (
-            None if mine is None or not known else all(mine <= t for t in known)
+        out[f"{scenario}_cpu_per_reply_vs_uvloop"] = _goal(
+            _get(ts, scenario, "cpu_us_per_reply"),
+            _get(servers.get("uvloop-protocol", {}), scenario, "cpu_us_per_reply"),
+            1.0,
+            "µs/reply, twistsock against uvloop Protocol",
         )
+    out["idle_kb_per_conn_vs_linereceiver"] = _goal(
+        _get(ts, "idle", "kb_per_conn"),
+        _get(servers.get("twisted-linereceiver", {}), "idle", "kb_per_conn"),
+        1.0,
+        "kB per idle connection, twistsock against Twisted LineReceiver",
+    )
+    for scenario in ("pingpong", "pipeline"):
+        out[f"proxy_{scenario}_cost"] = _goal(
+            _get(servers.get("twistsock-proxy", {}), scenario, "cpu_us_per_reply"),
+            _get(ts, scenario, "cpu_us_per_reply"),
+            1.05,
+            "µs/reply, --proxy-protocol against plain TCP",
+        )
+    for name, result in servers.items():
+        for scenario, b in result.get("balance", {}).items():
+            dev = b["max_deviation"]
+            out[f"{name}_balance_{scenario}"] = {
+                "figure": f"connections by worker {b['by_worker']}, largest deviation "
+                + ("n/a" if dev is None else f"{dev:.0%}")
+                + " (goal ≤ 15%)",
+                "ratio": dev,
+                "limit": 0.15,
+                "met": b["within_15_percent"],
+            }
     return out
 
 
@@ -568,7 +850,7 @@ def chart(report: dict[str, Any], path: Path) -> None:
         if target:
             ax.axvline(target, color="tab:red", linestyle="--", linewidth=1)
             ax.annotate(
-                "issue-4 target",
+                "issue-8 goal",
                 (target, 1.0),
                 xycoords=("data", "axes fraction"),
                 xytext=(3, -12),
@@ -656,10 +938,7 @@ def main(argv: list[str] | None = None) -> int:
                 log = (tmp / f"{name}.log").read_bytes()[-2000:].decode(errors="replace")
                 print(f"  last server output:\n{log}", flush=True)
     add_ratios(report["servers"])
-    report["issue4_targets_met"] = targets_met(report["servers"])
-    report["issue4_targets_met_stock_reactor"] = targets_met(
-        report["servers"], "twistsock-stock-epoll"
-    )
+    report["issue8_goals"] = issue8_goals(report["servers"])
     table = markdown(report)
     print()
     print(table)

@@ -1,6 +1,8 @@
 """
 Smoke tests for the benchmark suite in C{benchmarks/}: the load generator's reply checker on
-in-memory bytes, and two reference peers on in-memory or socket-pair connections.
+in-memory bytes and the PROXY header it sends, two reference peers on in-memory or socket-pair
+connections, the /proc readings that sum a server's processes, and the runner's worker
+balance and HAProxy configuration.
 
 No timing is asserted: these only keep the benchmark's pieces honest (a checker that accepted
 wrong replies, or a peer that framed lines wrongly, would make every figure meaningless).
@@ -9,6 +11,7 @@ wrong replies, or a peer that framed lines wrongly, would make every figure mean
 from __future__ import annotations
 
 import importlib.util
+import os
 import socket
 import sys
 import threading
@@ -147,3 +150,158 @@ class PeerTests(SynchronousTestCase):
                 received += data
         thread.join(10)
         self.assertEqual(received, peer.WELCOME + self.replies)
+
+
+class ProxyHeaderTests(SynchronousTestCase):
+    """
+    The PROXY v1 header the load generator sends first on each connection of the
+    C{twistsock-proxy} row.
+    """
+
+    def test_header_bytes(self) -> None:
+        """
+        The header is HAProxy's C{send-proxy} text for the connection's own addresses.
+        """
+        load = load_module("_load")
+        header = load.proxy_v1_header(("127.0.0.2", 40000), ("127.0.0.1", 8888))
+        self.assertEqual(header, b"PROXY TCP4 127.0.0.2 127.0.0.1 40000 8888\r\n")
+
+    def test_server_parses_header(self) -> None:
+        """
+        twistsock's own parser reads the header whole, with the addresses it names, and
+        leaves the line behind it to be answered.
+        """
+        from twistsock.echo._proxy import parse_proxy_header
+
+        load = load_module("_load")
+        lines, _period = load.make_lines()
+        header = load.proxy_v1_header(("127.0.0.2", 40000), ("127.0.0.1", 8888))
+        parsed = parse_proxy_header(header + lines[0])
+        assert parsed is not None
+        found, length = parsed
+        self.assertEqual(length, len(header))
+        self.assertEqual((found.version, found.kind), (1, "PROXY"))
+        assert found.source is not None and found.destination is not None
+        self.assertEqual((found.source.host, found.source.port), ("127.0.0.2", 40000))
+        self.assertEqual((found.destination.host, found.destination.port), ("127.0.0.1", 8888))
+
+
+class ProcessTests(SynchronousTestCase):
+    """
+    Reading C{/proc}: the process tree whose CPU the C{--workers} row sums, and sockets.
+    """
+
+    def setUp(self) -> None:
+        if not Path("/proc/self/stat").exists():
+            raise self.skipTest("no /proc")
+        self.load = load_module("_load")
+
+    def test_parent_pid(self) -> None:
+        """
+        The parent's pid is read after the command name, even one holding spaces and
+        parentheses.
+        """
+        stat = b"123 (a (b) c) S 45 123 123 0 -1 4194560 0 0 0 0 7 8 0 0"
+        self.assertEqual(self.load.parent_pid(stat), 45)
+
+    def test_tree_holds_children(self) -> None:
+        """
+        A child process is in its parent's tree, after the parent; the tree's CPU ticks
+        are counted.
+        """
+        import subprocess
+
+        child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+        self.addCleanup(child.wait)
+        self.addCleanup(child.kill)
+        tree = self.load.process_tree(os.getpid())
+        self.assertEqual(tree[0], os.getpid())
+        self.assertIn(child.pid, tree[1:])
+        user, system = self.load.group_ticks(tree)
+        self.assertGreaterEqual(user + system, 0)
+
+    def test_socket_count(self) -> None:
+        """
+        Two more open sockets are two more in the count.
+        """
+        before = self.load.socket_count(os.getpid())
+        a, b = socket.socketpair()
+        self.addCleanup(a.close)
+        self.addCleanup(b.close)
+        self.assertEqual(self.load.socket_count(os.getpid()), before + 2)
+
+
+class RunnerTests(SynchronousTestCase):
+    """
+    The pieces of C{echo.py} that count worker connections and write HAProxy's
+    configuration.
+    """
+
+    def setUp(self) -> None:
+        self.patch(sys, "path", [str(BENCHMARKS), *sys.path])
+        self.echo = load_module("echo")
+
+    def test_worker_connections(self) -> None:
+        """
+        Each worker's C{Connected with} lines are counted by pid; other lines are not.
+        """
+        log = (
+            b"2026-12-02T05:40:09+0000 [twistsock worker 11#info] Connected with "
+            b"127.0.0.1:1\n"
+            b"2026-12-02T05:40:09+0000 [twistsock worker 12#info] Connected with "
+            b"127.0.0.1:2\n"
+            b"2026-12-02T05:40:09+0000 [twistsock worker 11#info] Connected with "
+            b"127.0.0.1:3\n"
+            b"2026-12-02T05:40:09+0000 [twistsock worker 11#info] Disconnected "
+            b"127.0.0.1:3 after 1.0 s\n"
+            b"2026-12-02T05:40:09+0000 [twistsock#info] Connected with 127.0.0.1:4\n"
+        )
+        self.assertEqual(self.echo.worker_connections(log), {"11": 2, "12": 1})
+
+    def test_balance(self) -> None:
+        """
+        The largest deviation from an even share decides; a worker that served nothing
+        counts as 0.
+        """
+        even = self.echo.balance({"1": 54, "2": 46}, 2)
+        self.assertEqual((even["max_deviation"], even["within_15_percent"]), (0.08, True))
+        uneven = self.echo.balance({"1": 100}, 2)
+        self.assertEqual((uneven["max_deviation"], uneven["within_15_percent"]), (1.0, False))
+        self.assertIsNone(self.echo.balance({}, 2)["within_15_percent"])
+
+    def test_haproxy_config(self) -> None:
+        """
+        The configuration relays with C{send-proxy} on one thread, on 127.0.0.1, and
+        HAProxy accepts it when installed.
+        """
+        import subprocess
+        import tempfile
+
+        config = self.echo.haproxy_config(9000, 8888, 10_500)
+        self.assertIn("nbthread 1", config)
+        self.assertIn("bind 127.0.0.1:9000", config)
+        self.assertIn("server echo 127.0.0.1:8888 send-proxy", config)
+        haproxy = self.echo.haproxy_command()
+        if haproxy is None:
+            raise self.skipTest("haproxy is not installed")
+        with tempfile.NamedTemporaryFile("w", suffix=".cfg") as f:
+            f.write(config)
+            f.flush()
+            check = subprocess.run(
+                [haproxy, "-c", "-q", "-f", f.name], capture_output=True, text=True, timeout=30
+            )
+        self.assertEqual(check.returncode, 0, check.stdout + check.stderr)
+
+    def test_goals(self) -> None:
+        """
+        The PROXY goal is at most 5% more per reply than plain TCP.
+        """
+        servers = {
+            "twistsock": {"pipeline": {"cpu_us_per_reply": 1.0}},
+            "twistsock-proxy": {"pipeline": {"cpu_us_per_reply": 1.04}},
+        }
+        goals = self.echo.issue8_goals(servers)
+        self.assertIs(goals["proxy_pipeline_cost"]["met"], True)
+        servers["twistsock-proxy"]["pipeline"]["cpu_us_per_reply"] = 1.06
+        self.assertIs(self.echo.issue8_goals(servers)["proxy_pipeline_cost"]["met"], False)
+        self.assertIsNone(goals["pingpong_cpu_per_reply_vs_uvloop"]["met"])
