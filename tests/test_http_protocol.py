@@ -48,7 +48,8 @@ from twistsock import (
     TLSHandshakeError,
 )
 from twistsock.http._factory import connect_error
-from twistsock.http._protocol import TransferObserver, _Body
+from twistsock.http._protocol import TransferObserver
+from twistsock.http._reader import ResponseReader, _Body
 from twistsock.http._request import build_request, parse_url
 
 URL = "http://example.com/path"
@@ -393,7 +394,7 @@ class CannedResponseTests(SynchronousTestCase):
                     found.append(item.getvalue())
                 elif isinstance(item, (list, tuple)):
                     todo.extend(item)
-                elif isinstance(item, _Body):
+                elif isinstance(item, (_Body, ResponseReader)):
                     todo.extend(vars(item).values())
             return found
 
@@ -409,17 +410,123 @@ class CannedResponseTests(SynchronousTestCase):
                 self.failureResultOf(protocol.response, PartialBody)
             self.assertEqual(held(protocol), [])
 
-    def test_headers_over_h11_limit(self) -> None:
+    def test_framing_bound_whatever_the_split(self) -> None:
         """
-        A header section over h11's 16 KiB limit is a malformed response, reported as soon
-        as the limit is passed, without waiting for the end of the headers.
+        The bound on what is not body is the same whatever the reads: a 20 KB header,
+        10,000 short headers, a 100 KB chunk extension and a 100 KB trailer section are
+        accepted in one read and split anywhere (h11's 16 KiB limit on an incomplete
+        event, checked only while it waits for more, is not twistsock's bound).
         """
-        protocol = HTTPGetProtocol(REQUEST)
-        transport = StringTransport()
-        protocol.makeConnection(transport)
-        protocol.dataReceived(b"HTTP/1.1 200 OK\r\nX-Big: " + b"a" * 17000)
+        chunked = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+        replies = [
+            b"HTTP/1.1 200 OK\r\nX-Big: " + b"a" * 20000 + b"\r\nContent-Length: 2\r\n\r\nok",
+            b"HTTP/1.1 200 OK\r\n" + b"X: y\r\n" * 10000 + b"Content-Length: 2\r\n\r\nok",
+            chunked + b"2;" + b"e" * 100_000 + b"\r\nok\r\n0\r\n\r\n",
+            chunked + b"2\r\nok\r\n0\r\n" + b"X-T: a\r\n" * 14000 + b"\r\n",
+        ]
+        for reply in replies:
+            for pieces in ([reply], split(reply, [17000]), split(reply, [100, 16384, 40000])):
+                protocol = HTTPGetProtocol(REQUEST, max_body_size=1000)
+                protocol.makeConnection(StringTransport())
+                for piece in pieces:
+                    protocol.dataReceived(piece)
+                self.assertEqual(self.successResultOf(protocol.response).body, b"ok")
+
+    def test_head_over_the_bound(self) -> None:
+        """
+        A head over the framing bound fails with the same L{MalformedResponse} in one read
+        and in pieces, as soon as the bound is passed, without waiting for its end.
+        """
+        reply = b"HTTP/1.1 200 OK\r\nX-Big: " + b"a" * (2**20) + b"\r\n\r\n"
+        messages = set()
+        for pieces in ([reply], split(reply, [17000]), [reply[:-10]]):
+            protocol = HTTPGetProtocol(REQUEST, max_body_size=1000)
+            transport = StringTransport()
+            protocol.makeConnection(transport)
+            for piece in pieces:
+                protocol.dataReceived(piece)
+            failure = self.failureResultOf(protocol.response, MalformedResponse)
+            messages.add(str(failure.value))
+            self.assertTrue(transport.disconnected)
+        self.assertEqual(
+            messages, {"Weird server reply: over 1048576 bytes of headers and chunk framing"}
+        )
+
+    def test_chunk_size_whitespace_before_extension(self) -> None:
+        """
+        Whitespace between a chunk size and its extensions (C{5 ;a=b}) is parsed, as
+        RFC 9110 section 5.6.3 says a recipient must.
+        """
+        reply = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+        reply += b"5 ;a=b\r\nhello\r\n6\t; c\r\n world\r\n0\r\n\r\n"
+        protocol, _ = deliver(Case(reply, None), [reply])
+        self.assertEqual(self.successResultOf(protocol.response).body, b"hello world")
+
+    def test_unknown_major_version(self) -> None:
+        """
+        A status line of another major version (C{HTTP/5.6}, C{HTTP/2}) is refused (8) as
+        soon as its version has arrived, on a connection held open.
+        """
+        for reply in [b"HTTP/5.6 200 OK\r\n\r\n", b"HTTP/5", b"HTTP/2 200\r\n"]:
+            protocol, transport = deliver(Case(reply, None), [reply])
+            failure = self.failureResultOf(protocol.response, MalformedResponse)
+            self.assertIn("HTTP major version", str(failure.value))
+            self.assertTrue(transport.disconnected)
+
+    def test_never_valid_fails_at_once(self) -> None:
+        """
+        A reply that can never become valid fails at once on a connection held open: an
+        HTTP/0.9-style reply (no status line) at its first byte, and a chunk size of 2^64
+        or more with L{BodyTooLarge} (63) before its line ends, whatever the body limit.
+        """
+        protocol, _ = deliver(Case(b"<", None), [b"<"])
         self.failureResultOf(protocol.response, MalformedResponse)
-        self.assertTrue(transport.disconnected)
+        chunked = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+        for size in [b"10000000000000000", b"0" * 30 + b"ffffffffffffffffff"]:
+            reply = chunked + size
+            protocol, _ = deliver(Case(reply, None, max_body_size=2**70), [reply])
+            failure = self.failureResultOf(protocol.response, BodyTooLarge)
+            self.assertEqual(failure.value.curl_exit_code, 63)  # type: ignore[union-attr]
+        reply = chunked + b"ffffffffffffffff\r\n"  # 2^64 - 1: over the limit, not invalid
+        protocol, _ = deliver(Case(reply, None, max_body_size=2**70), [reply])
+        self.assertNoResult(protocol.response)
+
+    def test_interim_then_close(self) -> None:
+        """
+        Interim 1xx responses and then a clean close is an empty reply (52), as curl says.
+        """
+        reply = b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 102 Processing\r\n\r\n"
+        protocol, _ = deliver(Case(reply, CLEAN), [reply])
+        failure = self.failureResultOf(protocol.response, EmptyReply)
+        self.assertEqual(failure.value.curl_exit_code, 52)  # type: ignore[union-attr]
+
+    def test_plain_messages(self) -> None:
+        """
+        Errors say what is wrong in HTTP's words, with the offending bytes shown as text,
+        never h11's internals or a C{bytearray} repr.
+        """
+        cases = [
+            (b"HTTP/1.1 200 OK\r\nBad Header\r\n\r\n", "invalid header line: 'Bad Header'"),
+            (b"HTTP/1.1 2OO OK\r\n\r\n", "invalid status line: 'HTTP/1.1 2O'"),
+            (b"garbage\r\n", "not an HTTP/1.x response: it begins 'g'"),
+            (
+                b"HTTP/1.1 101 Switching Protocols\r\n\r\n",
+                "101 Switching Protocols, but no protocol switch was asked for",
+            ),
+            (
+                b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+                "invalid chunk size line: 'z'",
+            ),
+            (
+                b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nxY",
+                "chunk data not followed by CRLF",
+            ),
+            (b"HTTP/1.1 200 OK\r\nContent-Le", "connection closed in the response head"),
+        ]
+        for reply, reason in cases:
+            protocol, _ = deliver(Case(reply, CLEAN), [reply])
+            failure = self.failureResultOf(protocol.response, MalformedResponse)
+            self.assertEqual(str(failure.value), f"Weird server reply: {reason}")
 
     def test_finely_chunked_body_within_the_limit(self) -> None:
         """

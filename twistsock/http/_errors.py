@@ -221,9 +221,9 @@ class CertificateError(FetchError):
 
 class MalformedResponse(FetchError):
     """
-    The server's reply is not valid HTTP/1.1: a bad status line or header, a bad chunk,
-    headers cut short or over h11's limit, or C{Transfer-Encoding} together with
-    C{Content-Length}.
+    The server's reply is not valid HTTP/1.x: a bad status line or header, another HTTP
+    version, a bad chunk, headers cut short, headers and chunk framing over the framing
+    bound, or C{Transfer-Encoding} together with C{Content-Length}.
 
     @ivar url: the URL fetched.
     @ivar reason: what is wrong with the reply.
