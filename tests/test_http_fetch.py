@@ -53,6 +53,7 @@ from twistsock import (
     UnsupportedScheme,
     fetch,
 )
+from twistsock.http._reader import ResponseReader
 
 reactor: Any = _reactor
 
@@ -443,6 +444,27 @@ class WebServerTests(TestCase):
         """
         response = yield self.agree("/static/hello.txt", follow=False)
         self.assertEqual(response.body, b"hello, world\n")
+
+    @inlineCallbacks
+    def test_large_body_read_directly(self) -> Any:
+        """
+        A large Content-Length body over plain TCP is received straight into its buffer
+        (most of it never passes through C{dataReceived}) and arrives intact.
+        """
+        body = bytes(range(256)) * 12288  # 3 MiB
+        reply = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(body) + body
+        port, _ = listen_canned(self, reactor, reply)
+        direct: list[int] = []
+        filled = ResponseReader.body_filled
+
+        def record(reader: ResponseReader, size: int) -> None:
+            direct.append(size)
+            filled(reader, size)
+
+        self.patch(ResponseReader, "body_filled", record)
+        response = yield fetch(f"http://127.0.0.1:{port}/", reactor=reactor)
+        self.assertEqual(response.body, body)
+        self.assertGreater(sum(direct), len(body) // 2)
 
     @inlineCallbacks
     def test_binary_file(self) -> Any:

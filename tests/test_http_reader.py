@@ -211,3 +211,51 @@ class ConnectionTests(SynchronousTestCase):
         reader = ResponseReader(URL, max_body_size=10)
         reader.feed(b"HTTP/1.1 200 OK\r\n" + (b"X: " + b"a" * 700_000 + b"\r\n") * 2)
         self.assertIsInstance(reader.result, MalformedResponse)
+
+
+class BodyWindowTests(SynchronousTestCase):
+    """
+    A Content-Length body can be written straight into its buffer (one copy, the kernel's).
+    """
+
+    def test_window(self) -> None:
+        """
+        Once the head is read and nothing else is pending, L{ResponseReader.body_window}
+        is the rest of the body's buffer; bytes written there and reported with
+        L{ResponseReader.body_filled} are the body, and mix with fed bytes.
+        """
+        reader = ResponseReader(URL)
+        self.assertIsNone(reader.body_window())
+        head = b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n"
+        reader.feed(head + b"012")
+        window = reader.body_window()
+        assert window is not None
+        self.assertEqual(len(window), 7)
+        window[:4] = b"3456"
+        window.release()
+        reader.body_filled(4)
+        self.assertEqual(reader.body_length, 7)
+        reader.feed(b"7")
+        window = reader.body_window()
+        assert window is not None
+        window[:2] = b"89"
+        window.release()
+        reader.body_filled(2)
+        self.assertIsNone(reader.body_window())
+        response = reader.result
+        assert isinstance(response, Response)
+        self.assertEqual((response.body, response.raw), (b"0123456789", head + b"0123456789"))
+
+    def test_no_window(self) -> None:
+        """
+        There is no window for a head, a chunked or close-delimited body, nor while bytes
+        are pending.
+        """
+        for reply in [
+            b"HTTP/1.1 200 OK\r\n",
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nab",
+            b"HTTP/1.1 200 OK\r\n\r\nabc",
+        ]:
+            reader = ResponseReader(URL)
+            reader.feed(reply)
+            self.assertIsNone(reader.body_window(), reply)

@@ -1,16 +1,18 @@
 """
-Tests for L{twistsock._twisted}: sending at once when nothing is queued.
+Tests for L{twistsock._twisted}: sending at once when nothing is queued, receiving a body
+straight into its buffer.
 """
 
 from __future__ import annotations
 
 import errno
+import inspect
 
-from twisted.internet import tcp
+from twisted.internet import main, tcp
 from twisted.internet.testing import StringTransport
 from twisted.trial.unittest import SynchronousTestCase
 
-from twistsock._twisted import can_send_directly, send_now
+from twistsock._twisted import can_read_directly, can_send_directly, read_directly, send_now
 
 
 class FakeSocket:
@@ -112,3 +114,96 @@ class SendNowTests(SynchronousTestCase):
         for name in ("dataBuffer", "offset", "disconnecting", "_writeDisconnecting"):
             self.assertTrue(hasattr(tcp.Server, name), name)
         self.assertIs(tcp.Server.TLS, False)
+
+
+class RecvSocket:
+    """A socket whose C{recv_into} gives C{data} (at most what fits), or raises C{error}."""
+
+    def __init__(self, data: bytes = b"", error: OSError | None = None) -> None:
+        self.data = data
+        self.error = error
+
+    def recv_into(self, target: memoryview) -> int:
+        if self.error is not None:
+            raise self.error
+        size = min(len(target), len(self.data))
+        target[:size] = self.data[:size]
+        self.data = self.data[size:]
+        return size
+
+
+class FakeClient:
+    """The C{socket} and C{doRead} of a L{tcp.Client} that L{read_directly} uses."""
+
+    def __init__(self, socket: RecvSocket) -> None:
+        self.socket = socket
+        self.twisted_reads = 0
+
+    def doRead(self) -> object:
+        self.twisted_reads += 1
+        return None
+
+
+class ReadDirectlyTests(SynchronousTestCase):
+    """
+    L{read_directly} receives into the window it is given, or lets Twisted read.
+    """
+
+    def test_into_the_window(self) -> None:
+        """
+        With a window, the socket writes into it, at most its size, and the size is
+        reported; Twisted's own read is not used.
+        """
+        buffer = bytearray(4)
+        filled: list[int] = []
+        client = FakeClient(RecvSocket(b"abcdef"))
+        read_directly(client, lambda: memoryview(buffer)[sum(filled) :], filled.append)
+        self.assertIsNone(client.doRead())  # type: ignore[func-returns-value]
+        self.assertEqual((bytes(buffer), filled, client.twisted_reads), (b"abcd", [4], 0))
+
+    def test_no_window(self) -> None:
+        """
+        Without a window, Twisted's C{doRead} reads as usual.
+        """
+        client = FakeClient(RecvSocket(b"abc"))
+        read_directly(client, lambda: None, self.fail)
+        client.doRead()
+        self.assertEqual(client.twisted_reads, 1)
+
+    def test_end_and_errors(self) -> None:
+        """
+        The end of the stream is Twisted's C{CONNECTION_DONE}, a would-block is nothing,
+        and any other error is C{CONNECTION_LOST}, as Twisted's own C{doRead} says them.
+        """
+        for socket, expected in [
+            (RecvSocket(b""), main.CONNECTION_DONE),
+            (RecvSocket(error=OSError(errno.EWOULDBLOCK, "x")), None),
+            (RecvSocket(error=OSError(errno.ECONNRESET, "x")), main.CONNECTION_LOST),
+        ]:
+            client = FakeClient(socket)
+            read_directly(client, lambda: memoryview(bytearray(4)), self.fail)
+            self.assertIs(client.doRead(), expected)
+
+    def test_only_plain_tcp_to_the_protocol(self) -> None:
+        """
+        Only a plain TCP client transport whose protocol is the one asking qualifies: not
+        a memory transport, not a transport whose protocol wraps it (TLS, endpoints).
+        """
+        protocol = object()
+        client = tcp.Client.__new__(tcp.Client)
+        client.socket = None
+        client.protocol = protocol
+        self.assertTrue(can_read_directly(client, protocol))
+        self.assertFalse(can_read_directly(client, object()))
+        self.assertFalse(can_read_directly(StringTransport(), protocol))
+        self.assertFalse(can_read_directly(FakeClient(RecvSocket()), protocol))
+
+    def test_twisted_read_as_assumed(self) -> None:
+        """
+        The installed Twisted's TCP client reads in C{doRead} from its C{socket} with
+        C{recv}, as L{read_directly} replaces it.
+        """
+        source = inspect.getsource(tcp.Connection.doRead)
+        self.assertIn("self.socket.recv(", source)
+        self.assertIn("CONNECTION_LOST", source)
+        self.assertIs(tcp.Client.doRead, tcp.Connection.doRead)

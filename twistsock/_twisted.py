@@ -19,6 +19,11 @@ C{tests/test_leanreactor.py}).  What each one touches:
     first imports C{twisted.internet.reactor}, after the plugin's service is made.
   - L{remove_own_pidfile} relies on twistd's runner reading C{config["pidfile"]} again
     when it removes the pid file after a failed start (C{removePID}).
+  - L{read_directly} (the HTTP client's direct body reads) replaces C{doRead} on a
+    L{twisted.internet.tcp.Client} instance, reads from its C{socket}, and returns
+    Twisted's C{CONNECTION_DONE} and C{CONNECTION_LOST} as its own C{doRead} does.  Used
+    only where L{can_read_directly} says so: plain TCP, the protocol connected straight to
+    the transport (no TLS, no endpoint wrapper).
   - L{endpoint_port} reads the C{_port} attribute of Twisted's TCP, TCP6 and SSL server
     endpoints, and C{_wrappedEndpoint} of wrappers such as C{haproxy:}.
   - L{ssl_endpoint_parts} reads C{_port}, C{_backlog}, C{_interface} and
@@ -44,6 +49,17 @@ not take at once goes through C{transport.write} as usual, so buffering, flow co
 exactly as Twisted implements them.  TLS (memory-BIO or C{startTLS}), UNIX sockets and
 wrapping transports (HAProxy, policies) are never written to directly.
 
+Direct body reads
+=================
+Twisted's C{doRead} receives into a new C{bytes} of up to 64 KiB and hands it to
+C{dataReceived}: for a body of known length that is a fresh allocation per read and a
+second copy into the body's buffer.  While the HTTP client's reader knows that the next
+bytes are body bytes and where they go (L{twistsock.http._reader.ResponseReader.body_window}),
+L{read_directly} has the socket write them there (C{recv_into}), up to the rest of the body
+in one call: the kernel's copy is the only one.  Whenever the reader has no such place
+(the head, chunked or close-delimited bodies, the end of the body), Twisted's own
+C{doRead} runs unchanged.
+
 The lean reactor
 ================
 Twisted's L{EPollReactor} hands every I/O event to its handler through
@@ -65,17 +81,19 @@ from __future__ import annotations
 import errno
 import os
 import sys
-from collections.abc import Mapping, MutableMapping
+from collections.abc import Callable, Mapping, MutableMapping
 from typing import Any
 
-from twisted.internet import tcp
+from twisted.internet import main, tcp
 from twisted.python import log
 
 __all__ = [
     "LeanEPollReactor",
+    "can_read_directly",
     "can_send_directly",
     "endpoint_port",
     "install",
+    "read_directly",
     "reactor_installed",
     "remove_own_pidfile",
     "send_now",
@@ -121,6 +139,51 @@ def send_now(transport: Any, data: bytes) -> None:
             return
         data = data[sent:]
     transport.write(data)
+
+
+def can_read_directly(transport: object, protocol: object) -> bool:
+    """
+    Is C{transport} a plain TCP client connection that hands its bytes to C{protocol}
+    itself, whose reads L{read_directly} may take over?
+    """
+    return (
+        type(transport) is tcp.Client
+        and getattr(transport, "protocol", None) is protocol
+        and hasattr(transport, "socket")
+        and not getattr(transport, "TLS", False)
+    )
+
+
+def read_directly(
+    transport: Any,
+    window: Callable[[], memoryview | None],
+    filled: Callable[[int], None],
+) -> None:
+    """
+    Make a transport accepted by L{can_read_directly} receive straight into C{window()}
+    when it is not C{None}, and report the size received to C{filled}; otherwise it reads
+    as Twisted does.
+    """
+    original = transport.doRead
+    sock = transport.socket
+
+    def doRead() -> object:
+        target = window()
+        if target is None:
+            return original()
+        try:
+            with target:
+                received = sock.recv_into(target)
+        except OSError as e:
+            if e.args[0] == errno.EWOULDBLOCK:
+                return None
+            return main.CONNECTION_LOST
+        if not received:
+            return main.CONNECTION_DONE
+        filled(received)
+        return None
+
+    transport.doRead = doRead
 
 
 def reactor_installed(modules: Mapping[str, object] = sys.modules) -> bool:

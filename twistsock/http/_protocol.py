@@ -23,6 +23,7 @@ from twisted.internet.protocol import Protocol, connectionDone
 from twisted.python.failure import Failure
 
 from twistsock._limits import DEFAULT_MAX_BODY_SIZE
+from twistsock._twisted import can_read_directly, read_directly
 from twistsock.http._errors import (
     ConnectionReset,
     FetchError,
@@ -135,6 +136,20 @@ class HTTPGetProtocol(Protocol):
             return
         self.transport.write(self._data)
         self._observer.request_sent(self.request, self._data)
+        if can_read_directly(self.transport, self):
+            read_directly(self.transport, self._body_window, self._body_filled)
+
+    def _body_window(self) -> memoryview | None:
+        """Where the transport may write body bytes itself (see L{read_directly})."""
+        if self._reader is None or self.response.called:
+            return None
+        return self._reader.body_window()
+
+    def _body_filled(self, size: int) -> None:
+        """The transport wrote C{size} body bytes into the reader's window."""
+        if self._reader is not None:
+            self._reader.body_filled(size)
+            self._progress(self._reader)
 
     def dataReceived(self, data: bytes) -> None:
         """Feed C{data} to the reader and act on what it found."""

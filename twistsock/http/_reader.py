@@ -274,33 +274,54 @@ class ResponseHead:
 
 class _Body:
     """
-    A body, piece by piece, then as one C{bytes}: each piece is copied once, into a buffer
-    of the announced length when there is one (allocated at the first piece), so that
-    C{BytesIO.getvalue} returns the buffer itself, without another copy or a second
-    body-sized block.  The announced length is at most C{max_body_size}, the memory the
-    caller agreed to.
+    A body, piece by piece, then as one C{bytes}.
+
+    With an announced length (at most C{max_body_size}, the memory the caller agreed to),
+    the whole buffer is allocated at once, and bytes go straight into it: each received
+    piece is copied once, or none at all when the transport reads into L{window} itself.
+    The buffer is a C{BytesIO}'s, so C{getvalue} hands it over as the body's C{bytes}
+    without another copy or a second body-sized block.  Without a length (chunked,
+    close-delimited), pieces are appended to a growing C{BytesIO}.
     """
 
     def __init__(self, expected: int | None) -> None:
-        self._expected = expected
         self._buffer: io.BytesIO | None = None
+        self._view: memoryview | None = None
         self.length = 0
+        if expected:
+            self._buffer = io.BytesIO()
+            self._buffer.seek(expected - 1)
+            self._buffer.write(b"\0")  # allocates the whole length at once
+            self._view = self._buffer.getbuffer()
 
     def add(self, data: bytes | memoryview) -> None:
         """Append C{data}."""
-        if self._buffer is None:
-            self._buffer = io.BytesIO()
-            if self._expected:
-                self._buffer.seek(self._expected - 1)
-                self._buffer.write(b"\0")  # allocates the whole length at once
-                self._buffer.seek(0)
-        self._buffer.write(data)
-        self.length += len(data)
+        size = len(data)
+        if self._view is not None:
+            self._view[self.length : self.length + size] = data
+        else:
+            if self._buffer is None:
+                self._buffer = io.BytesIO()
+            self._buffer.write(data)
+        self.length += size
+
+    def window(self) -> memoryview | None:
+        """The part of an announced-length buffer still to be filled, to be written to."""
+        if self._view is None:
+            return None
+        return self._view[self.length :]
+
+    def filled(self, size: int) -> None:
+        """C{size} more bytes were written into L{window}."""
+        self.length += size
 
     def value(self) -> bytes:
         """Everything added, as C{bytes}."""
         if self._buffer is None:
             return b""
+        if self._view is not None:
+            self._view.release()  # while it is held, getvalue would copy
+            self._view = None
         self._buffer.truncate(self.length)  # a no-op once the announced length arrived
         return self._buffer.getvalue()
 
@@ -393,6 +414,26 @@ class ResponseReader:
     def extra(self) -> bytes:
         """The bytes received after the complete response (the next one's start)."""
         return bytes(self._buffer) if self._state == _DONE else b""
+
+    def body_window(self) -> memoryview | None:
+        """
+        Where the next bytes of the stream belong, if they can be written straight into
+        the body: a writable view of the rest of a Content-Length body, when nothing else
+        is pending.  Write into it (C{socket.recv_into}), then call L{body_filled}: the
+        bytes are then copied once, by the kernel.  C{None} otherwise: use L{feed}.
+        """
+        if self._state != _LENGTH or self._buffer:
+            return None
+        return self._body.window()
+
+    def body_filled(self, size: int) -> None:
+        """C{size} bytes (at least one) were written at the start of L{body_window}."""
+        self.received += size
+        self._body.filled(size)
+        self._remaining -= size
+        if not self._remaining:
+            self._state = _DONE
+            self._finish()
 
     def feed(self, data: bytes) -> None:
         """Read C{data}, the next bytes of the stream."""
