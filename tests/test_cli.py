@@ -692,6 +692,76 @@ class CommandTests(TestCase):
         self.assertEqual((directory / "old").read_bytes(), b"before")
 
     @inlineCallbacks
+    def test_stdout_as_it_arrives(self) -> Any:
+        """
+        C{get} writes the body to stdout as it arrives: what came before a server stalled
+        is out when the time runs out (exit 28), and with C{-i} the head before it.
+        """
+        canned = b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nfirst part"
+        port, _ = listen_canned(self, reactor, canned, "stall")
+        url = f"http://127.0.0.1:{port}/"
+        out, err, status = yield self.run_("get", "-m", "1", url)
+        self.assertEqual((status, out), (28, b"first part"))
+        out, err, status = yield self.run_("get", "-i", "-m", "1", url)
+        self.assertEqual((status, out), (28, canned))
+
+    @inlineCallbacks
+    def test_max_filesize(self) -> Any:
+        """
+        C{--max-filesize} bounds the file written: a body announced over it, or streamed
+        past it (chunked), exits 63 and leaves no file.
+        """
+        directory = temporary_directory(self)
+        for canned in [CANNED, CHUNKED]:
+            port, _ = listen_canned(self, reactor, canned, "close")
+            out, err, status = yield self.run_(
+                "get",
+                "--max-filesize",
+                "4",
+                "-o",
+                str(directory / "f"),
+                f"http://127.0.0.1:{port}/",
+            )
+            self.assertEqual(
+                (status, err),
+                (63, b"twistsock: (63) Maximum file size exceeded: the body is over 4 bytes\n"),
+            )
+            self.assertEqual(os.listdir(directory), [])
+
+    @inlineCallbacks
+    def test_output_constant_memory(self) -> Any:
+        """
+        C{get -o} writes a 160 MiB body to the file as it arrives: the process's peak
+        resident memory stays under half the body's size, and the file is complete.
+        """
+        if not os.path.exists("/proc/self/status"):
+            self.skipTest("the peak resident memory is read from Linux's /proc")
+        size = 160 * 2**20
+        body = b"0123456789abcdef" * (size // 16)
+        reply = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % size + body
+        port, _ = listen_canned(self, reactor, reply, "close")
+        del body, reply
+        target = temporary_directory(self) / "big"
+        # The peak resident memory of the process itself (VmHWM: ru_maxrss would count
+        # what the forking test process held).
+        code = (
+            "import runpy, sys\n"
+            "sys.argv = ['twistsock', *sys.argv[1:]]\n"
+            "try:\n"
+            "    runpy.run_module('twistsock', run_name='__main__')\n"
+            "finally:\n"
+            "    status = open('/proc/self/status').read()\n"
+            "    sys.stderr.write(status.split('VmHWM:')[1].split()[0] + '\\n')\n"
+        )
+        args = ["get", "--max-filesize", str(size), "-o", str(target)]
+        out, err, status = yield getProcessOutputAndValue(
+            sys.executable, ["-c", code, *args, f"http://127.0.0.1:{port}/"], env=ENV
+        )
+        self.assertEqual(status, 0, err)
+        self.assertEqual(target.stat().st_size, size)
+        self.assertLess(int(err.split()[-1]) * 1024, size // 2)  # VmHWM is in kB
+
+    @inlineCallbacks
     def test_unresolvable(self) -> Any:
         """
         An unresolvable host exits 6 with curl's one line.

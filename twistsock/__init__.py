@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from twistsock.echo import EchoSettings, InvalidSetting, OKEchoFactory, OKEchoProtocol
     from twistsock.http import (
         BodyTooLarge,
+        BodyWriteError,
         CertificateError,
         ConnectionRefused,
         ConnectionReset,
@@ -52,6 +53,7 @@ _HOME = {
     "OKEchoFactory": "twistsock.echo",
     "OKEchoProtocol": "twistsock.echo",
     "BodyTooLarge": "twistsock.http",
+    "BodyWriteError": "twistsock.http",
     "CertificateError": "twistsock.http",
     "ConnectTimeout": "twistsock.http",
     "ConnectionRefused": "twistsock.http",
@@ -84,6 +86,7 @@ __all__ = [
     "OKEchoFactory",
     "OKEchoProtocol",
     "BodyTooLarge",
+    "BodyWriteError",
     "CertificateError",
     "ConnectTimeout",
     "ConnectionRefused",

@@ -15,13 +15,13 @@ from typing import IO, Any
 from twisted.internet.defer import CancelledError
 
 from twistsock._cli._command import EXIT_INTERRUPTED, on_shutdown, run
-from twistsock.http._errors import FetchError, HTTPStatusError
+from twistsock.http._errors import BodyTooLarge, BodyWriteError, FetchError, HTTPStatusError
 from twistsock.http._fetch import fetch_with_observer
 from twistsock.http._protocol import TransferObserver
+from twistsock.http._reader import ResponseHead
 from twistsock.http._request import GetRequest, parse_header_line, parse_url
-from twistsock.http._response import Response
 
-__all__ = ["EXIT_WRITE_ERROR", "get_command", "write_atomically"]
+__all__ = ["EXIT_WRITE_ERROR", "AtomicFile", "get_command", "write_atomically"]
 
 EXIT_WRITE_ERROR = 23
 """Exit status when the output cannot be written (curl's "write error")."""
@@ -48,9 +48,13 @@ class _Terminal(TransferObserver):
     """
     Shows a transfer on stderr: C{-v} request and response headers prefixed C{>} and C{<}
     as curl does, and a progress bar (tqdm) while C{-o} downloads to a terminal.
+
+    @ivar heads: the heads of the responses received so far, as received (C{-i} writes
+        those of the redirects before the final one).
     """
 
     def __init__(self, stream: IO[str], verbose: bool, progress: bool) -> None:
+        self.heads: list[bytes] = []
         self._stream = stream
         self._verbose = verbose
         self._progress = progress
@@ -62,6 +66,7 @@ class _Terminal(TransferObserver):
             self._lines(">", data)
 
     def response_head(self, head: bytes, content_length: int | None) -> None:
+        self.heads.append(head)
         if self._verbose:
             self._lines("<", head)
         if self._progress:
@@ -88,48 +93,71 @@ class _Terminal(TransferObserver):
         self._stream.flush()
 
 
-def _output(options: argparse.Namespace, response: Response) -> bytes:
-    """What C{get} writes: the body, after the headers with C{-i}, or all bytes (C{--raw})."""
-    hops = (*response.history, response)
-    if options.raw:
-        return b"".join(hop.raw for hop in hops)
-    if options.include:
-        return b"".join(hop.head for hop in hops) + response.body
-    return response.body
-
-
-def write_atomically(path: str, data: bytes) -> None:
+class AtomicFile:
     """
-    Write C{data} to C{path} through a temporary file in the same directory, flushed to
-    disk (C{fsync}) and only then renamed over C{path}, so that C{path} is never a partial
-    file, not even after a crash; the directory is then synced too (best effort), so that
-    the rename itself is on disk.
+    A file written through a temporary file in the same directory, flushed to disk
+    (C{fsync}) and only then renamed over C{path} by L{commit}, so that C{path} is never a
+    partial file, not even after a crash; the directory is then synced too (best effort),
+    so that the rename itself is on disk.  L{discard} removes the temporary file instead.
 
     The file keeps the permission bits of the file it replaces (not set-user-ID,
     set-group-ID or sticky: downloaded bytes should not inherit those); a new file gets
     0666 less the umask, as curl's C{open()} would give it.
     """
-    directory = os.path.dirname(os.path.abspath(path))
+
+    def __init__(self, path: str) -> None:
+        """Create the temporary file (C{OSError} if the directory does not allow it)."""
+        self.path = path
+        self._directory = os.path.dirname(os.path.abspath(path))
+        try:
+            mode = os.stat(path).st_mode & 0o777
+        except OSError:  # no such file (or not ours to look at): a new file
+            umask = os.umask(0)
+            os.umask(umask)
+            mode = 0o666 & ~umask
+        fd, self._temporary = tempfile.mkstemp(
+            dir=self._directory, prefix=f".{os.path.basename(path)}.", suffix=".part"
+        )
+        try:
+            os.fchmod(fd, mode)
+            self._file = os.fdopen(fd, "wb")
+        except BaseException:
+            os.close(fd)
+            os.unlink(self._temporary)
+            raise
+
+    def write(self, data: bytes) -> None:
+        """Append C{data}."""
+        self._file.write(data)
+
+    def commit(self) -> None:
+        """Flush to disk and rename over C{path}; on failure, L{discard}."""
+        try:
+            self._file.flush()
+            os.fsync(self._file.fileno())
+            self._file.close()
+            os.replace(self._temporary, self.path)
+        except BaseException:
+            self.discard()
+            raise
+        _sync_directory(self._directory)
+
+    def discard(self) -> None:
+        """Close and remove the temporary file: C{path} is left as it was."""
+        self._file.close()
+        with suppress(FileNotFoundError):
+            os.unlink(self._temporary)
+
+
+def write_atomically(path: str, data: bytes) -> None:
+    """Write C{data} to C{path} through an L{AtomicFile}."""
+    output = AtomicFile(path)
     try:
-        mode = os.stat(path).st_mode & 0o777
-    except OSError:  # no such file (or not ours to look at): a new file
-        umask = os.umask(0)
-        os.umask(umask)
-        mode = 0o666 & ~umask
-    fd, temporary = tempfile.mkstemp(
-        dir=directory, prefix=f".{os.path.basename(path)}.", suffix=".part"
-    )
-    try:
-        os.fchmod(fd, mode)
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(temporary, path)
+        output.write(data)
     except BaseException:
-        os.unlink(temporary)
+        output.discard()
         raise
-    _sync_directory(directory)
+    output.commit()
 
 
 def _sync_directory(directory: str) -> None:
@@ -142,11 +170,71 @@ def _sync_directory(directory: str) -> None:
             os.close(fd)
 
 
+class _Output:
+    """
+    Where C{get} writes as the final response arrives: its head (with C{-i}, after those of
+    the redirects followed) and its body, piece by piece, to stdout or to an
+    L{AtomicFile}; the body's size is bounded by C{--max-filesize}, not held in memory.
+    """
+
+    def __init__(self, options: argparse.Namespace, terminal: _Terminal) -> None:
+        self._options = options
+        self._terminal = terminal
+        self.to_file = options.output is not None and options.output != "-"  # -o -: stdout
+        self.file: AtomicFile | None = None
+        self._written = 0
+
+    @property
+    def where(self) -> str:
+        """The output's name in messages."""
+        return self._options.output if self.to_file else "stdout"
+
+    def start(self, head: ResponseHead) -> _Output | None:
+        """
+        The final head arrived: write the heads asked for, and take the body, unless it
+        is to be held (C{--fail} and an error status: nothing is written).
+        """
+        options = self._options
+        if options.fail and head.code >= 400:
+            return None
+        if head.content_length is not None and head.content_length > options.max_filesize:
+            raise BodyTooLarge(options.url, options.max_filesize)
+        if self.to_file:
+            try:
+                self.file = AtomicFile(options.output)
+            except OSError as e:
+                # The file asked for, and why, not the temporary file's name OSError holds.
+                raise BodyWriteError(self.where, e.strerror or str(e)) from None
+        if options.include:
+            self._write(b"".join(self._terminal.heads) + head.raw)
+        return self
+
+    def write(self, data: bytes) -> None:
+        """A piece of the body arrived."""
+        self._written += len(data)
+        if self._written > self._options.max_filesize:
+            raise BodyTooLarge(self._options.url, self._options.max_filesize)
+        self._write(data)
+
+    def _write(self, data: bytes) -> None:
+        try:
+            if self.file is not None:
+                self.file.write(data)
+            else:
+                sys.stdout.buffer.write(data)
+                sys.stdout.buffer.flush()
+        except OSError as e:
+            raise BodyWriteError(self.where, e.strerror or str(e)) from None
+
+
 async def _get(reactor: Any, options: argparse.Namespace, headers: list[tuple[str, str]]) -> int:
     """Fetch C{options.url} and write the result; return the exit status."""
     to_file = options.output is not None and options.output != "-"  # -o -: stdout, as curl
     progress = to_file and not options.silent and sys.stderr.isatty()
     terminal = _Terminal(sys.stderr, options.verbose, progress)
+    # The body is written as it arrives, except with --raw (the bytes as received, chunk
+    # framing included, are written at the end).
+    output = _Output(options, terminal)
     fetching = fetch_with_observer(
         options.url,
         reactor=reactor,
@@ -158,6 +246,7 @@ async def _get(reactor: Any, options: argparse.Namespace, headers: list[tuple[st
         max_redirects=options.max_redirs,
         tls_verify=not options.insecure,
         observer=terminal,
+        stream=None if options.raw else output.start,
     )
     interrupted = on_shutdown(reactor, fetching.cancel)
     try:
@@ -165,24 +254,26 @@ async def _get(reactor: Any, options: argparse.Namespace, headers: list[tuple[st
         if options.fail and response.code >= 400:
             raise HTTPStatusError(response.url, response.code)
     except CancelledError:
+        if output.file is not None:
+            output.file.discard()
         return EXIT_INTERRUPTED
     except FetchError as e:
+        if output.file is not None:
+            output.file.discard()
         return _report(options, e)
     finally:
         terminal.close()
         interrupted(done=True)
-    data = _output(options, response)
     try:
-        if to_file:
-            write_atomically(options.output, data)
-        else:
-            sys.stdout.buffer.write(data)
-            sys.stdout.buffer.flush()
+        if output.file is not None:
+            output.file.commit()
+        elif options.raw:
+            data = b"".join(hop.raw for hop in (*response.history, response))
+            if to_file:
+                write_atomically(options.output, data)
+            else:
+                sys.stdout.buffer.write(data)
+                sys.stdout.buffer.flush()
     except OSError as e:
-        if not options.silent or options.show_error:
-            # The file asked for, and why, not the temporary file's name that OSError holds.
-            where = options.output if to_file else "stdout"
-            why = e.strerror or str(e)
-            sys.stderr.write(f"twistsock: ({EXIT_WRITE_ERROR}) Failed writing {where}: {why}\n")
-        return EXIT_WRITE_ERROR
+        return _report(options, BodyWriteError(output.where, e.strerror or str(e)))
     return 0

@@ -10,6 +10,7 @@ Importing this package loads nothing of the echo server.
 
 from twistsock.http._errors import (
     BodyTooLarge,
+    BodyWriteError,
     CertificateError,
     ConnectionRefused,
     ConnectionReset,
@@ -36,6 +37,7 @@ from twistsock.http._response import Headers, Response
 
 __all__ = [
     "BodyTooLarge",
+    "BodyWriteError",
     "CertificateError",
     "ConnectionRefused",
     "ConnectionReset",

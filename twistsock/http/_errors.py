@@ -327,6 +327,23 @@ class BodyTooLarge(FetchError):
         self.limit = limit
 
 
+class BodyWriteError(FetchError):
+    """
+    A streamed body could not be written where it was going (a full disk, a closed
+    pipe, a consumer that stopped the transfer).  The connection is closed at once.
+
+    @ivar where: what was being written (a file name, C{"stdout"}, C{"the body"}).
+    @ivar reason: why it failed.
+    """
+
+    curl_exit_code = 23
+
+    def __init__(self, where: str, reason: str) -> None:
+        super().__init__(f"Failed writing {where}: {reason}")
+        self.where = where
+        self.reason = reason
+
+
 class HTTPStatusError(FetchError):
     """
     The response has a status code of 400 or more and the caller asked to treat that as a

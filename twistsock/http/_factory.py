@@ -5,6 +5,7 @@ and turns connection failures into the typed errors of L{twistsock.http}.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextlib import suppress
 from typing import Any, cast
 
@@ -31,6 +32,7 @@ from twistsock.http._errors import (
     OperationTimeout,
 )
 from twistsock.http._protocol import HTTPGetProtocol, TransferObserver
+from twistsock.http._reader import ResponseHead
 from twistsock.http._request import (
     GetRequest,
     HeadersInput,
@@ -100,6 +102,7 @@ class HTTPGetFactory(ClientFactory):
         headers: HeadersInput | None = None,
         max_body_size: int = DEFAULT_MAX_BODY_SIZE,
         observer: TransferObserver | None = None,
+        stream: Callable[[ResponseHead], object] | None = None,
         timeout: float | None = DEFAULT_TIMEOUT,
         reactor: IReactorTime | None = None,
     ) -> None:
@@ -110,6 +113,7 @@ class HTTPGetFactory(ClientFactory):
         @param headers: extra request headers.
         @param max_body_size: see L{HTTPGetProtocol}.
         @param observer: see L{HTTPGetProtocol}.
+        @param stream: see L{HTTPGetProtocol}.
         @param timeout: seconds for the whole exchange, counted from now, connecting
             included (30 by default).  When they pass, C{response} fails with
             L{OperationTimeout} (28) and the connection is aborted, or the attempt to
@@ -124,6 +128,7 @@ class HTTPGetFactory(ClientFactory):
         self.max_body_size = max_body_size
         self.response: Deferred[Response] = Deferred(self._cancel)
         self._observer = observer
+        self._stream = stream
         self._protocol: HTTPGetProtocol | None = None
         self._connector: IConnector | None = None
         self._connecting: Deferred[IProtocol] | None = None
@@ -178,6 +183,7 @@ class HTTPGetFactory(ClientFactory):
             max_body_size=self.max_body_size,
             response=self.response,
             observer=self._observer,
+            stream=self._stream,
         )
         self._protocol.factory = self
         return self._protocol

@@ -14,7 +14,7 @@ the wait for the headers.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 from urllib.parse import quote, urljoin
 
@@ -26,6 +26,7 @@ from twistsock._limits import DEFAULT_MAX_BODY_SIZE, DEFAULT_TIMEOUT
 from twistsock.http._errors import MalformedURL, OperationTimeout, TooManyRedirects
 from twistsock.http._factory import HTTPGetFactory
 from twistsock.http._protocol import TransferObserver
+from twistsock.http._reader import ResponseHead
 from twistsock.http._request import (
     GetRequest,
     HeadersInput,
@@ -128,8 +129,12 @@ class _Fetch:
         max_body_size: int,
         tls_verify: bool,
         observer: TransferObserver | None,
+        stream: Callable[[ResponseHead], object] | None = None,
+        follow_redirects: bool = False,
     ) -> None:
         self.reactor = reactor
+        self.stream = stream
+        self.follow_redirects = follow_redirects
         self.connect_timeout = connect_timeout
         self.max_body_size = max_body_size
         self.tls_verify = tls_verify
@@ -141,7 +146,11 @@ class _Fetch:
         url = request.url
         self.current = url.url
         factory = HTTPGetFactory(
-            request, max_body_size=self.max_body_size, observer=self.observer, timeout=None
+            request,
+            max_body_size=self.max_body_size,
+            observer=self.observer,
+            stream=None if self.stream is None else self._stream_to,
+            timeout=None,
         )
         if url.scheme == "http" and _is_ip_literal(url.host):
             # Plain TCP to an address: no endpoint needed.  The factory turns connection
@@ -152,6 +161,17 @@ class _Fetch:
             return factory.response
         endpoint = _endpoint(self.reactor, url, self.connect_timeout, self.tls_verify)
         return factory.connect(endpoint, connect_timeout=self.connect_timeout)
+
+    def _stream_to(self, head: ResponseHead) -> object:
+        """
+        Where the body of C{head} goes: held when it is a redirect that will be followed,
+        where the caller's C{stream} says otherwise.
+        """
+        assert self.stream is not None
+        if self.follow_redirects and head.code in REDIRECT_CODES:
+            if (head.headers.get("Location") or "").strip(" \t"):
+                return None
+        return self.stream(head)
 
     async def follow(
         self, request: GetRequest, headers: Sequence[tuple[str, str]], max_redirects: int
@@ -192,6 +212,7 @@ def fetch(
     follow_redirects: bool = False,
     max_redirects: int = 10,
     tls_verify: bool = True,
+    stream_to: object = None,
 ) -> Deferred[Response]:
     """
     GET C{url} and return a Deferred of the complete L{Response}.
@@ -204,7 +225,7 @@ def fetch(
     @param connect_timeout: seconds for each TCP connection attempt.
     @param headers: extra request headers, a mapping or C{(name, value)} pairs; one named
         like a default header (C{Host}, C{User-Agent}, C{Accept}, C{Connection}) replaces it.
-    @param max_body_size: the largest body accepted, in bytes (default 64 MiB).
+    @param max_body_size: the largest body held in memory, in bytes (default 64 MiB).
     @param follow_redirects: follow 301, 302, 303, 307 and 308 responses with a
         C{Location}, resolved against the current URL; a redirect whose C{Location} is
         missing or empty is the final response (as curl), and one whose C{Location} is
@@ -214,6 +235,13 @@ def fetch(
     @param max_redirects: how many redirects may be followed.
     @param tls_verify: check the server's certificate and host name (C{https}); C{False}
         turns verification off explicitly.
+    @param stream_to: where the final response's body goes as it arrives, instead of
+        memory: an C{IConsumer} (with flow control: a consumer that pauses stops the
+        reading), a binary file, or a callable taking each piece.  Its size is then not
+        bounded by C{max_body_size} (nothing is held), the L{Response}'s C{body} is empty,
+        and its C{raw} is the head alone.  A write that raises C{OSError} fails with
+        L{twistsock.http.BodyWriteError} (23).  The bodies of redirects that are followed
+        are not streamed.
 
     @return: fires with the L{Response} (its C{history} holds the redirect responses), or
         fails with a L{twistsock.http.FetchError} subclass.  Cancelling it aborts the connection.
@@ -229,6 +257,7 @@ def fetch(
         max_redirects=max_redirects,
         tls_verify=tls_verify,
         observer=None,
+        stream=None if stream_to is None else (lambda head: stream_to),
     )
 
 
@@ -244,14 +273,19 @@ def fetch_with_observer(
     max_redirects: int,
     tls_verify: bool,
     observer: TransferObserver | None,
+    stream: Callable[[ResponseHead], object] | None = None,
 ) -> Deferred[Response]:
     """
     L{fetch}, with a L{TransferObserver} told about each request and response as it goes
-    (the command line's C{--verbose} and progress bar).
+    (the command line's C{--verbose} and progress bar), and C{stream} asked, with each
+    final head that is not a redirect to follow, where its body goes (see
+    L{HTTPGetProtocol}).
     """
     if reactor is None:
         from twisted.internet import reactor
-    job = _Fetch(reactor, connect_timeout, max_body_size, tls_verify, observer)
+    job = _Fetch(
+        reactor, connect_timeout, max_body_size, tls_verify, observer, stream, follow_redirects
+    )
     try:
         extra = validate_headers(headers)
         request = build_request(parse_url(url), extra)

@@ -12,23 +12,28 @@ is ever raised into the reactor.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, cast
 
 from twisted.internet import error
 from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import (
+    IConsumer,
+    IPushProducer,
     ISSLTransport,
 )
 from twisted.internet.protocol import Protocol, connectionDone
 from twisted.python.failure import Failure
+from zope.interface import implementer
 
 from twistsock._limits import DEFAULT_MAX_BODY_SIZE
 from twistsock._twisted import can_read_directly, read_directly
 from twistsock.http._errors import (
+    BodyWriteError,
     ConnectionReset,
     FetchError,
 )
-from twistsock.http._reader import ResponseReader
+from twistsock.http._reader import BodyWriter, ResponseHead, ResponseReader
 from twistsock.http._request import (
     GetRequest,
 )
@@ -71,9 +76,15 @@ def _tls_error(reason: BaseException | None, host: str) -> FetchError | None:
     return tls_error(reason, host)
 
 
+@implementer(IPushProducer)
 class HTTPGetProtocol(Protocol):
     """
     Send one GET request and read one complete response.
+
+    The body is held in memory (up to C{max_body_size}), or streamed where C{stream}
+    says as it arrives.  Streamed to an C{IConsumer}, the protocol is its producer:
+    pausing it stops reading from the connection, so that a slow consumer holds the
+    server back instead of filling memory.
 
     The protocol has no timer of its own: a server that never answers, or stalls in the
     middle of the body, keeps it waiting for as long as the connection stays open.  Bound
@@ -101,11 +112,19 @@ class HTTPGetProtocol(Protocol):
         max_body_size: int = DEFAULT_MAX_BODY_SIZE,
         response: Deferred[Response] | None = None,
         observer: TransferObserver | None = None,
+        stream: Callable[[ResponseHead], object] | None = None,
     ) -> None:
         """
         @param response: the Deferred to fire (L{HTTPGetFactory} passes its own); a new one
             is made when C{None}.
         @param observer: told about the request, the response head and body progress.
+        @param stream: called with the final response's head before any of its body;
+            returns where to stream the body, or C{None} to hold it: an C{IConsumer}
+            (written to, with flow control: this protocol is registered as its streaming
+            producer), an object with a C{write} method (a binary file), or a callable
+            taking each piece.  A streamed body is not bounded by C{max_body_size}, and the
+            L{Response}'s C{body} is empty.  A
+            L{FetchError} it raises fails the response.
         """
         self.request = request
         self.max_body_size = max_body_size
@@ -115,7 +134,14 @@ class HTTPGetProtocol(Protocol):
         self._observer = observer if observer is not None else TransferObserver()
         self._data = request.to_bytes()  # checked now, before any connection
         # The connection carries this response only: C{raw} keeps what follows it too.
-        reader = ResponseReader(request.url.url, max_body_size=max_body_size, keep_extra=True)
+        self._stream = stream
+        self._consumer: IConsumer | None = None
+        reader = ResponseReader(
+            request.url.url,
+            max_body_size=max_body_size,
+            keep_extra=True,
+            on_head=None if stream is None else self._stream_to,
+        )
         self.framing_limit = reader.framing_limit
         # Dropped once C{response} has fired: the protocol sits in reference cycles
         # (factory, transport, connector), so whatever it holds would live on until the
@@ -138,6 +164,38 @@ class HTTPGetProtocol(Protocol):
         self._observer.request_sent(self.request, self._data)
         if can_read_directly(self.transport, self):
             read_directly(self.transport, self._body_window, self._body_filled)
+
+    def _stream_to(self, head: ResponseHead) -> BodyWriter | None:
+        """Where the body of C{head} goes: see C{stream}."""
+        assert self._stream is not None
+        target = self._stream(head)
+        if target is None:
+            return None
+        if IConsumer.providedBy(target):
+            consumer = self._consumer = target
+            consumer.registerProducer(self, True)
+        return cast(BodyWriter, getattr(target, "write", target))
+
+    def pauseProducing(self) -> None:
+        """The consumer of the body is full: stop reading from the connection."""
+        if self.transport is not None:
+            self.transport.pauseProducing()
+
+    def resumeProducing(self) -> None:
+        """The consumer of the body can take more: read again."""
+        if self.transport is not None:
+            self.transport.resumeProducing()
+
+    def stopProducing(self) -> None:
+        """The consumer of the body is gone: the transfer fails (23)."""
+        self._consumer = None  # gone: not to be unregistered from
+        self._fail(BodyWriteError("the body", "its consumer stopped the transfer"))
+
+    def _release_consumer(self) -> None:
+        """The body is complete or failed: the consumer has no producer any more."""
+        consumer, self._consumer = self._consumer, None
+        if consumer is not None:
+            consumer.unregisterProducer()
 
     def _body_window(self) -> memoryview | None:
         """Where the transport may write body bytes itself (see L{read_directly})."""
@@ -190,6 +248,7 @@ class HTTPGetProtocol(Protocol):
         result = reader.result
         if isinstance(result, Response):
             self._reader = None
+            self._release_consumer()
             self.transport.loseConnection()
             self.response.callback(result)
         elif result is not None:
@@ -198,6 +257,7 @@ class HTTPGetProtocol(Protocol):
     def _fail(self, reason: FetchError) -> None:
         """Abort the connection (never wait on a peer) and fail C{response}."""
         self._reader = None
+        self._release_consumer()
         if self.transport is not None:
             self.transport.abortConnection()
         if not self.response.called:
@@ -205,5 +265,7 @@ class HTTPGetProtocol(Protocol):
 
     def _cancel(self, response: Deferred[Response]) -> None:
         """Cancelling C{response} aborts the connection; the Deferred fails as cancelled."""
+        self._reader = None
+        self._release_consumer()
         if self.transport is not None:
             self.transport.abortConnection()

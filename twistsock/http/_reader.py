@@ -50,11 +50,13 @@ from __future__ import annotations
 
 import io
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from twistsock._limits import DEFAULT_MAX_BODY_SIZE, MIN_FRAMING_LIMIT
 from twistsock.http._errors import (
     BodyTooLarge,
+    BodyWriteError,
     EmptyReply,
     FetchError,
     MalformedResponse,
@@ -62,7 +64,10 @@ from twistsock.http._errors import (
 )
 from twistsock.http._response import Headers, Response, _with_raw_pieces
 
-__all__ = ["ResponseHead", "ResponseReader"]
+__all__ = ["BodyWriter", "ResponseHead", "ResponseReader"]
+
+BodyWriter = Callable[[bytes], object]
+"""Where a streamed body goes: called with each piece of it, in order, as it arrives."""
 
 _HEAD = 0
 _LENGTH = 1
@@ -84,8 +89,11 @@ valid: enough for a status line's version and code and any chunk size below 2^64
 fixed amount, so that a line trickled in byte by byte is not checked over and over.
 """
 
-_MAX_CHUNK_SIZE = 2**64
-"""Chunk sizes from here on are refused as too large whatever the body limit."""
+_UNBOUNDED = 2**64
+"""
+The bound of a streamed body, which is not held: chunk sizes from here on are refused as
+too large whatever the body limit.
+"""
 
 # RFC 9112 section 4 as h11 reads it: the reason phrase is optional (servers omit it).
 _REASON = rb"(?:[ \t]|[^\x00\s])*"
@@ -326,6 +334,36 @@ class _Body:
         return self._buffer.getvalue()
 
 
+class _Stream:
+    """
+    A body handed to a L{BodyWriter} piece by piece instead of being held; C{b""} in the
+    end.  A piece is passed on as the C{bytes} received when it is one whole read, or
+    copied out of it otherwise (the writer may keep it).
+    """
+
+    def __init__(self, write: BodyWriter) -> None:
+        self._write = write
+        self.length = 0
+
+    def add(self, data: bytes | memoryview) -> None:
+        """Pass C{data} on."""
+        if isinstance(data, memoryview):
+            data = data.tobytes()
+        self.length += len(data)
+        self._write(data)
+
+    def window(self) -> memoryview | None:
+        """A streamed body has no buffer to write into."""
+        return None
+
+    def filled(self, size: int) -> None:  # pragma: no cover - window() is always None
+        raise AssertionError("a streamed body has no window")
+
+    def value(self) -> bytes:
+        """Nothing is held."""
+        return b""
+
+
 class ResponseReader:
     """
     Read responses from a stream of bytes, one at a time.
@@ -335,8 +373,12 @@ class ResponseReader:
     they arrive; L{result} becomes the complete L{Response}, or a L{FetchError}.  Then
     L{next_response} starts on the next response, with whatever bytes followed the last.
 
+    A final response's body is held in memory, up to C{max_body_size}, unless C{on_head}
+    says where to stream it instead: then C{max_body_size} does not apply (nothing is
+    held) and the L{Response}'s C{body} is empty.
+
     @ivar url: the URL requested, for the L{Response} and the errors.
-    @ivar max_body_size: the largest body accepted, in bytes.
+    @ivar max_body_size: the largest body held, in bytes.
     @ivar framing_limit: the most bytes per response that are not body: C{max_body_size},
         or 1 MiB if that is more.  It bounds the memory a server can make the reader hold
         independently of the body, so that a body within C{max_body_size} is never
@@ -352,8 +394,13 @@ class ResponseReader:
         *,
         max_body_size: int = DEFAULT_MAX_BODY_SIZE,
         keep_extra: bool = False,
+        on_head: Callable[[ResponseHead], BodyWriter | None] | None = None,
     ) -> None:
         """
+        @param on_head: called with each final head as soon as it is accepted, before any
+            of its body; it returns where to stream the body, or C{None} to hold it.  A
+            L{FetchError} it raises, or that the writer raises, is the outcome; an
+            C{OSError} from the writer is a L{BodyWriteError}.
         @param keep_extra: put the bytes that arrive after the response, in the same read,
             at the end of its C{raw} (for a connection that carries one response only, whose
             C{raw} is everything received).
@@ -362,6 +409,7 @@ class ResponseReader:
         self.max_body_size = max_body_size
         self.framing_limit = max(max_body_size, MIN_FRAMING_LIMIT)
         self._keep_extra = keep_extra
+        self._on_head = on_head
         self._buffer = bytearray()  # received, not yet consumed
         self._start(url, b"")
 
@@ -376,7 +424,8 @@ class ResponseReader:
         self._scanned = 0  # bytes of an incomplete head or trailer section searched
         self._status_checked = False
         self._interim = False  # a complete interim response has arrived
-        self._body = _Body(None)
+        self._body: _Body | _Stream = _Body(None)
+        self._body_limit = self.max_body_size
         self._remaining = 0  # of a Content-Length body or a chunk
         self._raw: list[bytes] | None = [pending] if pending else []
         self._head_raw = b""
@@ -456,6 +505,12 @@ class ResponseReader:
         except _Refused as e:
             self._fail(e)
             return
+        except FetchError as e:  # from on_head or a body writer
+            self._error(e)
+            return
+        except OSError as e:  # from a body writer
+            self._error(BodyWriteError("the body", e.strerror or str(e)))
+            return
         if self._state == _DONE:
             self._finish()
 
@@ -496,7 +551,7 @@ class ResponseReader:
                     self._state = _CHUNK_END
             elif state == _CLOSE:
                 take = end - pos
-                if self._body.length + take > self.max_body_size:
+                if self._body.length + take > self._body_limit:
                     raise _Refused("body over the limit", too_large=True)
                 self._add_body(src, pos, take)
                 pos = end
@@ -623,8 +678,6 @@ class ResponseReader:
         elif chunked:
             state = _CHUNK_SIZE
         elif length is not None:
-            if length > self.max_body_size:
-                raise _Refused("announced body over the limit", too_large=True)
             state = _LENGTH if length else _DONE
             self._remaining = length
         else:
@@ -636,14 +689,7 @@ class ResponseReader:
         if len(first) < self._framing:
             first = b"".join(raw)
         self._head_raw = first[: self._framing]
-        if not chunked:
-            # The body is copied into its own buffer, and C{raw} is later the head, then
-            # that very body: the received pieces are not kept, so that the body is held
-            # once.  A chunked body keeps every piece (C{raw} has the chunk framing).
-            self._raw = None
-        self._body = _Body(length if state == _LENGTH else None)
-        self._state = state
-        self.head = ResponseHead(
+        head = ResponseHead(
             http_version=version.decode("ascii"),
             code=code,
             phrase=(reason or b"").decode("latin-1"),
@@ -651,11 +697,28 @@ class ResponseReader:
             raw=self._head_raw,
             content_length=length,
         )
+        write = self._on_head(head) if self._on_head is not None else None
+        if write is not None:
+            self._body = _Stream(write)
+            self._body_limit = _UNBOUNDED
+            self._raw = None  # C{raw} is the head alone: nothing of the body is held
+        else:
+            if state == _LENGTH and self._remaining > self.max_body_size:
+                raise _Refused("announced body over the limit", too_large=True)
+            self._body = _Body(length if state == _LENGTH else None)
+            if not chunked:
+                # The body is copied into its own buffer, and C{raw} is later the head,
+                # then that very body: the received pieces are not kept, so that the body
+                # is held once.  A chunked body keeps every piece (C{raw} has the chunk
+                # framing).
+                self._raw = None
+        self._state = state
+        self.head = head
 
     def _read_chunk_size(self, src: bytes | bytearray, pos: int) -> int:
         """Read a chunk size line starting at C{pos}; return where it ends, or -1."""
         allowed = self._allowed()
-        allowance = self.max_body_size - self._body.length
+        allowance = self._body_limit - self._body.length
         stop = min(len(src), pos + allowed + 1)
         crlf = src.find(b"\r\n", pos, stop)
         if crlf < 0:
