@@ -36,12 +36,13 @@ HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
 SMALL = b"Welcome to the server. Type something and hit enter\n" * 2
 LARGE_SIZE = 1024 * 1024
-CLIENTS = ["http.client", "treq", "treq-pooled", "fetch"]
+CLIENTS = ["http.client", "treq", "treq-pooled", "fetch", "client"]
 CLIENT_LABELS = {
     "http.client": "http.client (new connection per request)",
     "treq": "treq.get, pool=HTTPConnectionPool(persistent=False)",
     "treq-pooled": "treq.get, persistent HTTPConnectionPool",
     "fetch": "twistsock.fetch",
+    "client": "twistsock.Client (persistent connections), client.get",
 }
 
 NGINX_CONF = """\
@@ -138,6 +139,14 @@ def run_twisted(
 
         def get() -> Deferred[tuple[int, bytes]]:
             return fetch(url, reactor=reactor).addCallback(lambda r: (r.code, r.body))
+
+    elif client == "client":
+        from twistsock import Client
+
+        pooled = Client(reactor=reactor, max_connections_per_origin=concurrency)
+
+        def get() -> Deferred[tuple[int, bytes]]:
+            return pooled.get(url).addCallback(lambda r: (r.code, r.body))
 
     else:
         import treq
@@ -285,8 +294,8 @@ def _table(report: dict[str, Any], key: str, note: str) -> list[str]:
         note,
         "",
         "| file | mode | " + " | ".join(CLIENTS) + " | fetch × treq | fetch × treq pooled "
-        "| fetch × http.client |",
-        "|---|---|" + "---:|" * (len(CLIENTS) + 3),
+        "| fetch × http.client | client × treq pooled |",
+        "|---|---|" + "---:|" * (len(CLIENTS) + 4),
     ]
     for case in report["cases"]:
         figures = case["clients"]
@@ -294,8 +303,8 @@ def _table(report: dict[str, Any], key: str, note: str) -> list[str]:
         def value(name: str, figures: dict[str, Any] = figures) -> float | None:
             return figures.get(name, {}).get(key)
 
-        def ratio(other: str, value: Any = value) -> str:
-            mine, theirs = value("fetch"), value(other)
+        def ratio(other: str, value: Any = value, mine_name: str = "fetch") -> str:
+            mine, theirs = value(mine_name), value(other)
             return f"{mine / theirs:.2f}×" if mine and theirs else "n/a"
 
         cells = [
@@ -307,7 +316,8 @@ def _table(report: dict[str, Any], key: str, note: str) -> list[str]:
         lines.append(
             f"| {case['file']} | {case['mode']} | "
             + " | ".join(cells)
-            + f" | {ratio('treq')} | {ratio('treq-pooled')} | {ratio('http.client')} |"
+            + f" | {ratio('treq')} | {ratio('treq-pooled')} | {ratio('http.client')}"
+            + f" | {ratio('treq-pooled', mine_name='client')} |"
         )
     return lines
 

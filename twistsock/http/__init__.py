@@ -32,6 +32,7 @@ from twistsock.http._errors import (
 )
 from twistsock.http._factory import HTTPGetFactory
 from twistsock.http._fetch import fetch
+from twistsock.http._pool import Client
 from twistsock.http._protocol import HTTPGetProtocol
 from twistsock.http._response import Headers, Response
 
@@ -39,6 +40,7 @@ __all__ = [
     "BodyTooLarge",
     "BodyWriteError",
     "CertificateError",
+    "Client",
     "ConnectionRefused",
     "ConnectionReset",
     "ConnectTimeout",

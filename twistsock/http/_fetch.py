@@ -25,6 +25,7 @@ from twistsock._deadline import with_deadline
 from twistsock._limits import DEFAULT_MAX_BODY_SIZE, DEFAULT_TIMEOUT
 from twistsock.http._errors import MalformedURL, OperationTimeout, TooManyRedirects
 from twistsock.http._factory import HTTPGetFactory
+from twistsock.http._pool import Client
 from twistsock.http._protocol import TransferObserver
 from twistsock.http._reader import ResponseHead
 from twistsock.http._request import (
@@ -131,8 +132,10 @@ class _Fetch:
         observer: TransferObserver | None,
         stream: Callable[[ResponseHead], object] | None = None,
         follow_redirects: bool = False,
+        client: Client | None = None,
     ) -> None:
         self.reactor = reactor
+        self.client = client
         self.stream = stream
         self.follow_redirects = follow_redirects
         self.connect_timeout = connect_timeout
@@ -145,11 +148,16 @@ class _Fetch:
         """Connect and read one response; connection failures become L{FetchError}s."""
         url = request.url
         self.current = url.url
+        stream = None if self.stream is None else self._stream_to
+        if self.client is not None:
+            return self.client.request(
+                request, max_body_size=self.max_body_size, observer=self.observer, stream=stream
+            )
         factory = HTTPGetFactory(
             request,
             max_body_size=self.max_body_size,
             observer=self.observer,
-            stream=None if self.stream is None else self._stream_to,
+            stream=stream,
             timeout=None,
         )
         if url.scheme == "http" and _is_ip_literal(url.host):
@@ -198,7 +206,7 @@ class _Fetch:
             kept = headers
             if not _same_origin(first, target):
                 kept = [(n, v) for n, v in headers if n.lower() not in _CREDENTIAL_HEADERS]
-            request = build_request(target, kept)
+            request = build_request(target, kept, keep_alive=self.client is not None)
 
 
 def fetch(
@@ -213,9 +221,15 @@ def fetch(
     max_redirects: int = 10,
     tls_verify: bool = True,
     stream_to: object = None,
+    client: Client | None = None,
 ) -> Deferred[Response]:
     """
     GET C{url} and return a Deferred of the complete L{Response}.
+
+    Without C{client}, the request has a connection of its own, closed after the response
+    (C{Connection: close}): nothing is left open behind the call.  With a L{Client}, it
+    uses that client's persistent connections (and C{reactor}, C{connect_timeout} and
+    C{tls_verify} are the client's).
 
     @param url: an absolute C{http://} or C{https://} URL; IDNA host names and IPv6 literals
         (C{http://[::1]:8080/}) are accepted.
@@ -242,6 +256,7 @@ def fetch(
         and its C{raw} is the head alone.  A write that raises C{OSError} fails with
         L{twistsock.http.BodyWriteError} (23).  The bodies of redirects that are followed
         are not streamed.
+    @param client: the L{Client} whose connections to use, if any.
 
     @return: fires with the L{Response} (its C{history} holds the redirect responses), or
         fails with a L{twistsock.http.FetchError} subclass.  Cancelling it aborts the connection.
@@ -258,6 +273,7 @@ def fetch(
         tls_verify=tls_verify,
         observer=None,
         stream=None if stream_to is None else (lambda head: stream_to),
+        client=client,
     )
 
 
@@ -274,6 +290,7 @@ def fetch_with_observer(
     tls_verify: bool,
     observer: TransferObserver | None,
     stream: Callable[[ResponseHead], object] | None = None,
+    client: Client | None = None,
 ) -> Deferred[Response]:
     """
     L{fetch}, with a L{TransferObserver} told about each request and response as it goes
@@ -281,14 +298,27 @@ def fetch_with_observer(
     final head that is not a redirect to follow, where its body goes (see
     L{HTTPGetProtocol}).
     """
+    if client is not None:
+        reactor, connect_timeout, tls_verify = (
+            client.reactor,
+            client.connect_timeout,
+            client.tls_verify,
+        )
     if reactor is None:
         from twisted.internet import reactor
     job = _Fetch(
-        reactor, connect_timeout, max_body_size, tls_verify, observer, stream, follow_redirects
+        reactor,
+        connect_timeout,
+        max_body_size,
+        tls_verify,
+        observer,
+        stream,
+        follow_redirects,
+        client,
     )
     try:
         extra = validate_headers(headers)
-        request = build_request(parse_url(url), extra)
+        request = build_request(parse_url(url), extra, keep_alive=client is not None)
     except Exception:
         return fail()
     if follow_redirects:

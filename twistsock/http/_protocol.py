@@ -123,23 +123,39 @@ class HTTPGetProtocol(Protocol):
             (written to, with flow control: this protocol is registered as its streaming
             producer), an object with a C{write} method (a binary file), or a callable
             taking each piece.  A streamed body is not bounded by C{max_body_size}, and the
-            L{Response}'s C{body} is empty.  A
-            L{FetchError} it raises fails the response.
+            L{Response}'s C{body} is empty.  A L{FetchError} it raises fails the response.
         """
+        self._begin(
+            request,
+            max_body_size=max_body_size,
+            response=response if response is not None else Deferred(self._cancel),
+            observer=observer,
+            stream=stream,
+            keep_extra=True,  # the connection carries this response only: C{raw} keeps all
+        )
+
+    def _begin(
+        self,
+        request: GetRequest,
+        *,
+        max_body_size: int,
+        response: Deferred[Response],
+        observer: TransferObserver | None,
+        stream: Callable[[ResponseHead], object] | None,
+        keep_extra: bool,
+    ) -> None:
+        """Set up the exchange of C{request}: C{response} is what it fires."""
         self.request = request
         self.max_body_size = max_body_size
-        self.response: Deferred[Response] = (
-            response if response is not None else Deferred(self._cancel)
-        )
+        self.response = response
         self._observer = observer if observer is not None else TransferObserver()
         self._data = request.to_bytes()  # checked now, before any connection
-        # The connection carries this response only: C{raw} keeps what follows it too.
         self._stream = stream
         self._consumer: IConsumer | None = None
         reader = ResponseReader(
             request.url.url,
             max_body_size=max_body_size,
-            keep_extra=True,
+            keep_extra=keep_extra,
             on_head=None if stream is None else self._stream_to,
         )
         self.framing_limit = reader.framing_limit
@@ -160,10 +176,14 @@ class HTTPGetProtocol(Protocol):
         if self.response.called:
             self.transport.abortConnection()
             return
-        self.transport.write(self._data)
-        self._observer.request_sent(self.request, self._data)
+        self._send()
         if can_read_directly(self.transport, self):
             read_directly(self.transport, self._body_window, self._body_filled)
+
+    def _send(self) -> None:
+        """Write the request."""
+        self.transport.write(self._data)
+        self._observer.request_sent(self.request, self._data)
 
     def _stream_to(self, head: ResponseHead) -> BodyWriter | None:
         """Where the body of C{head} goes: see C{stream}."""
@@ -249,10 +269,15 @@ class HTTPGetProtocol(Protocol):
         if isinstance(result, Response):
             self._reader = None
             self._release_consumer()
-            self.transport.loseConnection()
-            self.response.callback(result)
+            response = self.response  # _complete may hand the connection to another request
+            self._complete(reader)
+            response.callback(result)
         elif result is not None:
             self._fail(result)
+
+    def _complete(self, reader: ResponseReader) -> None:
+        """The response read by C{reader} is complete: close the connection."""
+        self.transport.loseConnection()
 
     def _fail(self, reason: FetchError) -> None:
         """Abort the connection (never wait on a peer) and fail C{response}."""

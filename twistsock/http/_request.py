@@ -232,10 +232,13 @@ class GetRequest:
         return connection.send(self.to_h11()) + connection.send(h11.EndOfMessage())
 
 
-def build_request(url: ParsedURL, extra_headers: Iterable[tuple[str, str]] = ()) -> GetRequest:
+def build_request(
+    url: ParsedURL, extra_headers: Iterable[tuple[str, str]] = (), *, keep_alive: bool = False
+) -> GetRequest:
     """
     Build the request for C{url}: C{Host}, C{User-Agent: twistsock/<version>},
-    C{Accept: */*} and C{Connection: close}, then the extra headers.
+    C{Accept: */*} and C{Connection: close} (none with C{keep_alive}: an HTTP/1.1
+    connection persists by default), then the extra headers.
 
     An extra header named like one of those (case-insensitively) replaces it where it
     stands, as curl's C{-H} does; others are appended in order (repeats allowed).
@@ -247,8 +250,9 @@ def build_request(url: ParsedURL, extra_headers: Iterable[tuple[str, str]] = ())
         ("Host", url.authority),
         ("User-Agent", f"twistsock/{__version__}"),
         ("Accept", "*/*"),
-        ("Connection", "close"),
     ]
+    if not keep_alive:
+        headers.append(("Connection", "close"))
     defaults = {name.lower(): index for index, (name, _) in enumerate(headers)}
     for name, value in extra_headers:
         index = defaults.pop(name.lower(), None)
