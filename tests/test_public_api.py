@@ -88,13 +88,17 @@ class PublicAPITests(SynchronousTestCase):
     def test_implementation_modules_are_private(self) -> None:
         """
         Every module is private except the facades and what tools need by name: the
-        product packages, C{echo.tap} (twistd) and C{__main__} (C{python -m}).
+        product packages, C{echo.tap} (twistd), C{__main__} (C{python -m}) and
+        C{testing} (the in-memory fakes for users' tests).
         """
         public = set()
         for info in pkgutil.walk_packages([str(_PACKAGE)], "twistsock."):
             if not any(part.startswith("_") for part in info.name.split(".")[1:]):
                 public.add(info.name)
-        self.assertEqual(public, {"twistsock.echo", "twistsock.echo.tap", "twistsock.http"})
+        self.assertEqual(
+            public,
+            {"twistsock.echo", "twistsock.echo.tap", "twistsock.http", "twistsock.testing"},
+        )
 
     def test_version_matches_metadata(self) -> None:
         """

@@ -9,6 +9,7 @@ Every C{```python} block in the README follows a marker that says how to run it:
     stopped.
   - C{<!-- snippet: client PORT -->}: a client program.  It is run with C{PORT} replaced by
     the port of a local twisted.web server, and must exit 0 having printed the status 200.
+  - C{<!-- snippet: test -->}: a test module.  It is run by trial, and must pass.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ reactor: Any = _reactor
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 _SNIPPET = re.compile(r"<!-- snippet: (server|client) (\d+) -->\n```python\n(.*?)```", re.S)
+_TEST_SNIPPET = re.compile(r"<!-- snippet: test -->\n```python\n(.*?)```", re.S)
 _ENV = {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
 
 
@@ -66,7 +68,8 @@ class SnippetMarkerTests(SynchronousTestCase):
         Every C{```python} block follows a snippet marker.
         """
         text = README.read_text()
-        self.assertEqual(text.count("```python"), len(_SNIPPET.findall(text)))
+        marked = len(_SNIPPET.findall(text)) + len(_TEST_SNIPPET.findall(text))
+        self.assertEqual(text.count("```python"), marked)
         self.assertTrue(snippets("server"))
         self.assertTrue(snippets("client"))
 
@@ -111,6 +114,31 @@ class ServerSnippetTests(SynchronousTestCase):
                 if process.poll() is not None or time.monotonic() > deadline:
                     raise AssertionError("the snippet never listened") from None
                 time.sleep(0.05)
+
+
+class TestSnippetTests(SynchronousTestCase):
+    """
+    The test snippets pass under trial.
+    """
+
+    def test_test_snippets(self) -> None:
+        """
+        Each test snippet, saved as a test module, passes under trial.
+        """
+        codes = _TEST_SNIPPET.findall(README.read_text())
+        self.assertTrue(codes)
+        for code in codes:
+            directory = temporary_directory(self)
+            (directory / "test_readme_snippet.py").write_text(code)
+            result = subprocess.run(
+                [sys.executable, "-m", "twisted.trial", "test_readme_snippet"],
+                cwd=directory,
+                capture_output=True,
+                env=_ENV,
+                timeout=120,
+            )
+            self.assertEqual(result.returncode, 0, result.stdout + result.stderr)
+            self.assertIn(b"PASSED", result.stdout)
 
 
 class ClientSnippetTests(TestCase):
