@@ -33,6 +33,7 @@ from twistsock._cli import _parser, main
 from twistsock._cli._get import _get, _Terminal, write_atomically
 from twistsock._cli._probe import _probe_all, parse_target, probe
 from twistsock.http._request import build_request, parse_url
+from twistsock.testing import FakeHTTP, Fault, StubResponse
 
 reactor: Any = _reactor
 
@@ -92,7 +93,7 @@ class ArgumentTests(SynchronousTestCase):
         C{get} without a URL exits 2 with one line.
         """
         self.assert_one_line(
-            2, ["get"], "twistsock: the following arguments are required: url "
+            2, ["get"], "twistsock: the following arguments are required: URL "
             "(try 'twistsock get --help')",
         )  # fmt: skip
 
@@ -400,6 +401,96 @@ class InterruptTests(SynchronousTestCase):
         memory.advance(3)
         self.assertEqual(self.successResultOf(d), 1)
         self.shut_down(memory)
+
+
+class Stdout:
+    """A stand-in for C{sys.stdout} whose C{buffer} collects the bytes written."""
+
+    def __init__(self) -> None:
+        self.buffer = io.BytesIO()
+
+
+class ManyURLTests(SynchronousTestCase):
+    """
+    C{get URL URL ...} shares connections, one transfer at a time or, with C{-Z}, up to
+    C{--parallel-max} at once; C{-o} names pair with the URLs in order.
+    """
+
+    def setUp(self) -> None:
+        self.stdout = Stdout()
+        self.patch(sys, "stdout", self.stdout)
+        self.stderr = io.StringIO()
+        self.patch(sys, "stderr", self.stderr)
+
+    def get(self, network: FakeHTTP, *args: str) -> int:
+        """Run C{get} with C{args} on C{network}; return its status once done."""
+        options = _parser().parse_args(["get", *args])
+        d = Deferred.fromCoroutine(_get(network.reactor, options, []))
+        for _ in range(1000):
+            network.advance(0.01)
+            if d.called:
+                break
+        return self.successResultOf(d)
+
+    def test_sequential_reuse(self) -> None:
+        """
+        Several URLs are fetched in order over one connection; the bodies are written
+        in order.
+        """
+        network = FakeHTTP(lambda request: StubResponse(body=request.target.encode() + b";"))
+        urls = [f"http://example.com/{i}" for i in range(5)]
+        self.assertEqual(self.get(network, *urls), 0)
+        self.assertEqual(self.stdout.buffer.getvalue(), b"/0;/1;/2;/3;/4;")
+        self.assertEqual(len(network.reactor.tcpClients), 1)
+
+    def test_parallel_bounded(self) -> None:
+        """
+        With C{-Z --parallel-max 3}, 30 URLs are fetched with at most 3 connections, and
+        each C{-o} file gets its URL's body.
+        """
+        network = FakeHTTP(lambda request: StubResponse(body=request.target.encode()))
+        directory = temporary_directory(self)
+        args = ["-Z", "--parallel-max", "3"]
+        for i in range(30):
+            args += ["-o", str(directory / f"f{i}")]
+        args += [f"http://example.com/{i}" for i in range(30)]
+        self.assertEqual(self.get(network, *args), 0)
+        self.assertLessEqual(len(network.reactor.tcpClients), 3)
+        for i in range(30):
+            self.assertEqual((directory / f"f{i}").read_bytes(), f"/{i}".encode())
+
+    def test_many_urls_bounded(self) -> None:
+        """
+        1,000 URLs with C{-Z --parallel-max 20} complete over at most 20 connections.
+        """
+        network = FakeHTTP(lambda request: StubResponse(body=b"."))
+        urls = [f"http://example.com/{i}" for i in range(1000)]
+        self.assertEqual(self.get(network, "-Z", "--parallel-max", "20", *urls), 0)
+        self.assertEqual(self.stdout.buffer.getvalue(), b"." * 1000)
+        self.assertEqual(len(network.requests), 1000)
+        self.assertLessEqual(len(network.reactor.tcpClients), 20)
+
+    def test_failures(self) -> None:
+        """
+        A failed transfer does not stop the others; the status is the last failure's.
+        """
+        network = FakeHTTP(lambda request: StubResponse(body=b"ok;"))
+        network.fault("bad.example", Fault.unresolvable())
+        network.fault("refused.example", Fault.refused())
+        status = self.get(
+            network,
+            "http://example.com/",
+            "http://bad.example/",
+            "http://example.com/",
+            "http://refused.example/",
+            "http://example.com/",
+        )
+        self.assertEqual((status, self.stdout.buffer.getvalue()), (7, b"ok;ok;ok;"))
+        self.assertEqual(
+            self.stderr.getvalue(),
+            "twistsock: (6) Could not resolve host: bad.example\n"
+            "twistsock: (7) Failed to connect to refused.example port 80: Connection refused\n",
+        )
 
 
 class ProbeTests(SynchronousTestCase):

@@ -231,6 +231,7 @@ class PoolTests(SynchronousTestCase):
         factory = self.memory.tcpClients[0][2]
         factory.clientConnectionFailed(None, Failure(error.ConnectionRefusedError()))
         self.failureResultOf(first, ConnectionRefused)
+        self.memory.advance(0)
         self.assertEqual(len(self.memory.tcpClients), 2)
         answer(connect(self.memory, 1))
         self.successResultOf(second)

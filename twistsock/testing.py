@@ -35,6 +35,7 @@ from twisted.internet.interfaces import (
     IReactorPluggableNameResolver,
 )
 from twisted.internet.protocol import Protocol
+from twisted.internet.task import Clock
 from twisted.internet.testing import MemoryReactorClock
 from twisted.python.failure import Failure
 from twisted.test import iosim
@@ -277,6 +278,19 @@ class _Reactor(MemoryReactorClock):
         previous, self.nameResolver = self.nameResolver, resolver
         return previous
 
+    def addSystemEventTrigger(
+        self, phase: str, eventType: str, callable: Any, *args: Any, **kw: Any
+    ) -> Any:
+        """Record the trigger (as the memory reactor does) and return its handle."""
+        entry = (callable, args, kw)
+        self.triggers.setdefault(phase, {}).setdefault(eventType, []).append(entry)
+        return (phase, eventType, entry)
+
+    def removeSystemEventTrigger(self, triggerID: Any) -> None:
+        """Remove a trigger added with L{addSystemEventTrigger}."""
+        phase, eventType, entry = triggerID
+        self.triggers[phase][eventType].remove(entry)
+
     def connectTCP(
         self, host: str, port: int, factory: Any, timeout: float = 30, bindAddress: Any = None
     ) -> Any:
@@ -369,7 +383,11 @@ class FakeHTTP:
             client, isServer=False, peerAddress=IPv4Address("TCP", host, port)
         )
         server.client = client_transport
-        pump = iosim.connect(
-            server_protocol, server, client, client_transport, greet=True, clock=self.reactor
+        server_protocol.makeConnection(server)
+        client.makeConnection(client_transport)
+        # Bytes move when the network is flushed, not from inside this call (which runs
+        # in the middle of the network's own pending calls).
+        pump = iosim.IOPump(
+            client, server_protocol, client_transport, server, False, clock=Clock()
         )
         self._pumps.append(pump)

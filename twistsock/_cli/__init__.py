@@ -29,8 +29,11 @@ def _parser() -> Parser:
     parser.add_argument("--version", action="version", version=f"twistsock {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
 
-    get = commands.add_parser("get", help="GET a URL and write the body to stdout")
-    get.add_argument("url", help="an http:// or https:// URL")
+    get = commands.add_parser("get", help="GET URLs and write the bodies to stdout")
+    get.add_argument(
+        "urls", nargs="+", metavar="URL",
+        help="http:// or https:// URLs; several share connections",
+    )  # fmt: skip
     get.add_argument("-i", "--include", action="store_true", help="write status and headers")
     get.add_argument("--raw", action="store_true", help="write the exact bytes received")
     get.add_argument("-L", "--location", action="store_true", help="follow redirects")
@@ -52,8 +55,16 @@ def _parser() -> Parser:
         help="extra request header (repeatable)",
     )  # fmt: skip
     get.add_argument(
-        "-o", "--output", metavar="FILE", help="write to FILE (atomically); - is stdout"
+        "-o", "--output", action="append", default=[], metavar="FILE",
+        help="write to FILE (atomically); - is stdout; one per URL, in order",
+    )  # fmt: skip
+    get.add_argument(
+        "-Z", "--parallel", action="store_true", help="transfer the URLs concurrently"
     )
+    get.add_argument(
+        "--parallel-max", type=integer(1, 1000), default=50, metavar="N",
+        help="transfers at once with -Z, 1 to 1000 (default 50)",
+    )  # fmt: skip
     get.add_argument("-f", "--fail", action="store_true", help="exit 22 on status >= 400")
     get.add_argument("-s", "--silent", action="store_true", help="no progress, no errors")
     get.add_argument("-S", "--show-error", action="store_true", help="errors even with -s")

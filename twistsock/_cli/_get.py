@@ -12,11 +12,12 @@ import tempfile
 from contextlib import suppress
 from typing import IO, Any
 
-from twisted.internet.defer import CancelledError
+from twisted.internet.defer import CancelledError, Deferred, gatherResults
 
 from twistsock._cli._command import EXIT_INTERRUPTED, on_shutdown, run
 from twistsock.http._errors import BodyTooLarge, BodyWriteError, FetchError, HTTPStatusError
 from twistsock.http._fetch import fetch_with_observer
+from twistsock.http._pool import Client
 from twistsock.http._protocol import TransferObserver
 from twistsock.http._reader import ResponseHead
 from twistsock.http._request import GetRequest, parse_header_line, parse_url
@@ -30,7 +31,8 @@ EXIT_WRITE_ERROR = 23
 def get_command(options: argparse.Namespace) -> int:
     """Check the arguments (no reactor needed for that), then fetch."""
     try:
-        parse_url(options.url)
+        for url in options.urls:
+            parse_url(url)
         headers = [parse_header_line(line) for line in options.header]
     except FetchError as e:
         return _report(options, e)
@@ -177,17 +179,32 @@ class _Output:
     L{AtomicFile}; the body's size is bounded by C{--max-filesize}, not held in memory.
     """
 
-    def __init__(self, options: argparse.Namespace, terminal: _Terminal) -> None:
+    def __init__(
+        self,
+        options: argparse.Namespace,
+        terminal: _Terminal,
+        url: str,
+        output: str | None,
+        hold_stdout: bool = False,
+    ) -> None:
+        """
+        @param output: the C{-o} name for this URL, if any (C{-} is stdout).
+        @param hold_stdout: keep what goes to stdout until L{flush} (transfers in
+            parallel must not interleave their bytes).
+        """
         self._options = options
         self._terminal = terminal
-        self.to_file = options.output is not None and options.output != "-"  # -o -: stdout
+        self._url = url
+        self._output = output
+        self.to_file = output is not None and output != "-"  # -o -: stdout, as curl
         self.file: AtomicFile | None = None
         self._written = 0
+        self._held: list[bytes] | None = [] if hold_stdout else None
 
     @property
     def where(self) -> str:
         """The output's name in messages."""
-        return self._options.output if self.to_file else "stdout"
+        return self._output if self._output is not None and self.to_file else "stdout"
 
     def start(self, head: ResponseHead) -> _Output | None:
         """
@@ -198,10 +215,11 @@ class _Output:
         if options.fail and head.code >= 400:
             return None
         if head.content_length is not None and head.content_length > options.max_filesize:
-            raise BodyTooLarge(options.url, options.max_filesize)
+            raise BodyTooLarge(self._url, options.max_filesize)
         if self.to_file:
+            assert self._output is not None
             try:
-                self.file = AtomicFile(options.output)
+                self.file = AtomicFile(self._output)
             except OSError as e:
                 # The file asked for, and why, not the temporary file's name OSError holds.
                 raise BodyWriteError(self.where, e.strerror or str(e)) from None
@@ -213,13 +231,22 @@ class _Output:
         """A piece of the body arrived."""
         self._written += len(data)
         if self._written > self._options.max_filesize:
-            raise BodyTooLarge(self._options.url, self._options.max_filesize)
+            raise BodyTooLarge(self._url, self._options.max_filesize)
         self._write(data)
+
+    def flush(self) -> None:
+        """Write what was held for stdout."""
+        held, self._held = self._held, None
+        if held:
+            sys.stdout.buffer.write(b"".join(held))
+            sys.stdout.buffer.flush()
 
     def _write(self, data: bytes) -> None:
         try:
             if self.file is not None:
                 self.file.write(data)
+            elif self._held is not None:
+                self._held.append(data)
             else:
                 sys.stdout.buffer.write(data)
                 sys.stdout.buffer.flush()
@@ -228,15 +255,69 @@ class _Output:
 
 
 async def _get(reactor: Any, options: argparse.Namespace, headers: list[tuple[str, str]]) -> int:
-    """Fetch C{options.url} and write the result; return the exit status."""
-    to_file = options.output is not None and options.output != "-"  # -o -: stdout, as curl
-    progress = to_file and not options.silent and sys.stderr.isatty()
+    """
+    Fetch every URL and write the results; return the exit status: 0, or that of the last
+    transfer that failed.  One URL gets a connection of its own; several share a
+    L{twistsock.http.Client}'s connections, one transfer at a time, or up to
+    C{--parallel-max} at once with C{-Z}.
+    """
+    urls: list[str] = options.urls
+    outputs: list[str | None] = [*options.output, *[None] * len(urls)][: len(urls)]
+    if len(urls) == 1:
+        return await _transfer(reactor, options, headers, urls[0], outputs[0], None)
+    width = options.parallel_max if options.parallel else 1
+    client = Client(
+        reactor=reactor,
+        max_connections=width,
+        max_connections_per_origin=width,
+        max_idle=width,
+        max_idle_per_origin=width,
+        connect_timeout=options.connect_timeout,
+        tls_verify=not options.insecure,
+    )
+    status = 0
+    pending = iter(zip(urls, outputs, strict=True))
+    stopped = False
+
+    async def worker() -> None:
+        nonlocal status, stopped
+        for url, output in pending:
+            if stopped:
+                return
+            code = await _transfer(reactor, options, headers, url, output, client)
+            if code == EXIT_INTERRUPTED:
+                stopped = True
+            if code:
+                status = code
+
+    try:
+        await gatherResults(
+            [Deferred.fromCoroutine(worker()) for _ in range(min(width, len(urls)))]
+        )
+    finally:
+        await client.close()
+    return status
+
+
+async def _transfer(
+    reactor: Any,
+    options: argparse.Namespace,
+    headers: list[tuple[str, str]],
+    url: str,
+    output_name: str | None,
+    client: Client | None,
+) -> int:
+    """Fetch C{url} and write its result; return the exit status."""
+    to_file = output_name is not None and output_name != "-"  # -o -: stdout, as curl
+    progress = to_file and client is None and not options.silent and sys.stderr.isatty()
     terminal = _Terminal(sys.stderr, options.verbose, progress)
     # The body is written as it arrives, except with --raw (the bytes as received, chunk
-    # framing included, are written at the end).
-    output = _Output(options, terminal)
+    # framing included, are written at the end), and to stdout in parallel transfers
+    # (written whole, so that transfers do not interleave).
+    parallel = client is not None and options.parallel
+    output = _Output(options, terminal, url, output_name, hold_stdout=parallel)
     fetching = fetch_with_observer(
-        options.url,
+        url,
         reactor=reactor,
         timeout=options.max_time,
         connect_timeout=options.connect_timeout,
@@ -247,6 +328,7 @@ async def _get(reactor: Any, options: argparse.Namespace, headers: list[tuple[st
         tls_verify=not options.insecure,
         observer=terminal,
         stream=None if options.raw else output.start,
+        client=client,
     )
     interrupted = on_shutdown(reactor, fetching.cancel)
     try:
@@ -260,17 +342,20 @@ async def _get(reactor: Any, options: argparse.Namespace, headers: list[tuple[st
     except FetchError as e:
         if output.file is not None:
             output.file.discard()
+        output.flush()
         return _report(options, e)
     finally:
         terminal.close()
         interrupted(done=True)
     try:
+        output.flush()
         if output.file is not None:
             output.file.commit()
         elif options.raw:
             data = b"".join(hop.raw for hop in (*response.history, response))
             if to_file:
-                write_atomically(options.output, data)
+                assert output_name is not None
+                write_atomically(output_name, data)
             else:
                 sys.stdout.buffer.write(data)
                 sys.stdout.buffer.flush()

@@ -354,7 +354,7 @@ class Client:
                     protocol.serve(exchange)
                 else:
                     self._connect(exchange)
-            if not queue:
+            if not queue and self._waiting.get(origin) is queue:
                 del self._waiting[origin]
 
     def _connect(self, exchange: _Exchange) -> None:
@@ -397,12 +397,12 @@ class Client:
                 reason = connect_error(outcome.value, url.host, url.port, self.connect_timeout)
                 exchange.result.errback(reason)
             self._check_closed()
-            self._dispatch()
+            self.reactor.callLater(0, self._dispatch)  # not within a running _dispatch
             return
         if exchange.result.called:  # cancelled while connecting
             self._free(exchange.origin)
             outcome.transport.loseConnection()
-            self._dispatch()
+            self.reactor.callLater(0, self._dispatch)
             return
         exchange.protocol = outcome
         outcome.serve(exchange)
