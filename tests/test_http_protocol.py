@@ -670,7 +670,9 @@ class ProtocolTests(SynchronousTestCase):
         protocol.connectionLost(Failure(SSL.Error([("SSL routines", "", "wrong version number")])))
         failure = self.failureResultOf(protocol.response, TLSHandshakeError)
         self.assertEqual(failure.value.curl_exit_code, 35)  # type: ignore[union-attr]
-        self.assertIn("wrong version number", str(failure.value))
+        self.assertEqual(
+            str(failure.value), "TLS connect error with example.com: wrong version number"
+        )
 
     def test_untrusted_certificate(self) -> None:
         """

@@ -49,6 +49,19 @@ class _UnverifiedTLS:
         return connection
 
 
+def _reasons(error: SSL.Error) -> str:
+    """
+    OpenSSL's reasons in C{error}, in words (C{"wrong version number"}), without the
+    Python list of C{(library, function, reason)} tuples that C{str()} shows.
+    """
+    found = error.args[0] if error.args else None
+    if not isinstance(found, list):
+        return ""
+    return "; ".join(
+        str(entry[2]) for entry in found if isinstance(entry, tuple) and len(entry) == 3
+    )
+
+
 def tls_error(reason: BaseException | None, host: str) -> FetchError | None:
     """
     Classify a TLS failure: an untrusted or mismatched certificate (60) or another
@@ -58,7 +71,7 @@ def tls_error(reason: BaseException | None, host: str) -> FetchError | None:
         text = str(reason)
         if "certificate verify failed" in text:
             return CertificateError(host, "certificate verify failed (untrusted or expired)")
-        return TLSHandshakeError(host, text)
+        return TLSHandshakeError(host, _reasons(reason) or text)
     if isinstance(reason, VerificationError):  # service_identity: wrong host name
         return CertificateError(host, f"certificate is not valid for {host}")
     return None
