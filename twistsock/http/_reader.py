@@ -123,6 +123,7 @@ _FIELD = re.compile(
     rb"([-!#$%&'*+.^_`|~0-9a-zA-Z]+):[ \t]*((?:[^\x00\s]+(?:[ \t]+[^\x00\s]+)*)?)[ \t]*"
 )
 _FOLD = re.compile(rb"[ \t]+")
+_WHITESPACE = (b" ", b"\t")
 _BLANK_LINE = re.compile(rb"\n\r?\n")
 _CHUNK_LINE = re.compile(rb"([0-9A-Fa-f]+)[ \t]*(?:;.*)?")
 _CHUNK_PREFIX = re.compile(rb"(?:[0-9A-Fa-f]+(?:[ \t]*(?:;[^\n]*)?)?)?")
@@ -210,24 +211,29 @@ def _fields(lines: list[bytes], what: str) -> list[tuple[bytes, bytes]]:
     is digits, repeated values agree and are kept once; C{Transfer-Encoding} is one
     C{chunked} (lower-cased).
     """
-    unfolded: list[list[bytes]] = []  # each field's line and continuations, joined once
-    for line in lines:
-        fold = _FOLD.match(line)
-        if fold is not None:
-            if not unfolded:
-                raise _Refused(f"folded {what} line with no field before it")
-            unfolded[-1].append(line[fold.end() :])
-        else:
-            unfolded.append([line])
+    unfolded = lines
+    if any(line[:1] in _WHITESPACE for line in lines):
+        parts: list[list[bytes]] = []  # each field's line and continuations, joined once
+        for line in lines:
+            fold = _FOLD.match(line)
+            if fold is not None:
+                if not parts:
+                    raise _Refused(f"folded {what} line with no field before it")
+                parts[-1].append(line[fold.end() :])
+            else:
+                parts.append([line])
+        unfolded = [b" ".join(field) for field in parts]
     fields: list[tuple[bytes, bytes]] = []
     length: bytes | None = None
     chunked = False
-    for parts in unfolded:
-        line = b" ".join(parts)
+    for line in unfolded:
         match = _FIELD.fullmatch(line)
         if match is None:
             raise _Refused(f"invalid {what} line: {_shown(line)}")
-        name, value = match.group(1), match.group(2)
+        name, value = match.groups()
+        if len(name) not in (14, 17):  # neither framing field: the common case
+            fields.append((name, value))
+            continue
         lower = name.lower()
         if lower == b"content-length":
             values = {v.strip() for v in value.split(b",")}
