@@ -40,6 +40,21 @@ def conversation(factory: OKEchoFactory) -> None:
     lose(two)
 
 
+def listening_ports(server: Twistd) -> tuple[int, int]:
+    """
+    The echo and metrics ports of C{server}, from its two "listening on" log lines.
+    """
+    deadline = time.monotonic() + 30
+    while True:
+        lines = [line for line in server.lines if "twistsock listening on" in line]
+        if len(lines) >= 2:
+            echo, metrics = (int(line.rsplit(":", 1)[1].rstrip(")")) for line in lines[:2])
+            return echo, metrics
+        if time.monotonic() > deadline or server.process.poll() is not None:
+            raise AssertionError("the ports never listened:\n" + "\n".join(server.lines))
+        time.sleep(0.05)
+
+
 def sample(text: bytes, name: str) -> float:
     """
     The value of the sample C{name} (with its labels, if any) in C{text}.
@@ -135,16 +150,7 @@ class MetricsProcessTests(SynchronousTestCase):
             "--port", "tcp:0:interface=127.0.0.1", "--metrics", "tcp:0:interface=127.0.0.1"
         )
         self.addCleanup(server.stop)
-        server.wait_for_line(r"twistsock listening on .*")
-        deadline = time.monotonic() + 30
-        while len([line for line in server.lines if "twistsock listening on" in line]) < 2:
-            self.assertLess(time.monotonic(), deadline, "the metrics port never listened")
-            time.sleep(0.05)
-        echo, metrics = (
-            int(line.rsplit(":", 1)[1].rstrip(")"))
-            for line in server.lines
-            if "twistsock listening on" in line
-        )
+        echo, metrics = listening_ports(server)
         with socket.create_connection(("127.0.0.1", echo), timeout=10) as sock:
             self.assertEqual(recv_exactly(sock, len(WELCOME)), WELCOME)
             sock.sendall(b"one\ntwo\n")
@@ -189,15 +195,7 @@ class WorkersMetricsProcessTests(SynchronousTestCase):
             "--workers", "2",
         )  # fmt: skip
         self.addCleanup(server.stop)
-        deadline = time.monotonic() + 30
-        while len([line for line in server.lines if "twistsock listening on" in line]) < 2:
-            self.assertLess(time.monotonic(), deadline, "the ports never listened")
-            time.sleep(0.05)
-        echo, metrics = (
-            int(line.rsplit(":", 1)[1].rstrip(")"))
-            for line in server.lines
-            if "twistsock listening on" in line
-        )
+        echo, metrics = listening_ports(server)
         server.wait_for_line("worker serving")
         for _ in range(6):
             with socket.create_connection(("127.0.0.1", echo), timeout=10) as sock:

@@ -29,6 +29,16 @@ class ServerProcessTests(SynchronousTestCase):
     The plugin as users run it.
     """
 
+    def taken_port(self) -> int:
+        """
+        A port on 127.0.0.1 that another socket listens on for the rest of the test.
+        """
+        taken = socket.socket()
+        self.addCleanup(taken.close)
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        return int(taken.getsockname()[1])
+
     def start(
         self,
         *arguments: str,
@@ -106,11 +116,7 @@ class ServerProcessTests(SynchronousTestCase):
         A port already taken: exit status 1 and exactly one line on stderr, naming the
         address; no traceback anywhere.
         """
-        taken = socket.socket()
-        self.addCleanup(taken.close)
-        taken.bind(("127.0.0.1", 0))
-        taken.listen(1)
-        port = taken.getsockname()[1]
+        port = self.taken_port()
         server = self.start("--port", f"tcp:{port}:interface=127.0.0.1")
         self.assertEqual(server.finish(), 1)
         self.assertEqual(
@@ -125,11 +131,7 @@ class ServerProcessTests(SynchronousTestCase):
         C{twistd -n twistsock} without C{--pidfile=} writes C{twistd.pid}; a port in use
         ends it with exit status 1 and one line on stderr, and removes the pid file.
         """
-        taken = socket.socket()
-        self.addCleanup(taken.close)
-        taken.bind(("127.0.0.1", 0))
-        taken.listen(1)
-        port = taken.getsockname()[1]
+        port = self.taken_port()
         server = self.start("--port", f"tcp:{port}:interface=127.0.0.1", pidfile=True)
         self.assertEqual(server.finish(), 1)
         self.assertEqual(
@@ -203,22 +205,14 @@ class ServerProcessTests(SynchronousTestCase):
         Without C{-n}, twistd daemonizes: a port in use still ends it promptly with exit
         status 1 and the reason on stderr, and leaves no pid file behind.
         """
-        taken = socket.socket()
-        self.addCleanup(taken.close)
-        taken.bind(("127.0.0.1", 0))
-        taken.listen(1)
-        port = taken.getsockname()[1]
+        port = self.taken_port()
         directory = Path(tempfile.mkdtemp())
         self.addCleanup(shutil.rmtree, directory, True)
         pidfile = directory / "twistd.pid"
         result = subprocess.run(
             [
                 *twistd_command(),
-                f"--pidfile={pidfile}",
-                f"--logfile={directory / 'twistd.log'}",
-                "twistsock",
-                "--port",
-                f"tcp:{port}:interface=127.0.0.1",
+                *_daemon_arguments(directory, port),
             ],
             cwd=directory,
             capture_output=True,
@@ -238,11 +232,7 @@ class ServerProcessTests(SynchronousTestCase):
         which comes after the child has told the parent, is held back here until the test
         has looked, so the order is checked, not the timing.
         """
-        taken = socket.socket()
-        self.addCleanup(taken.close)
-        taken.bind(("127.0.0.1", 0))
-        taken.listen(1)
-        port = taken.getsockname()[1]
+        port = self.taken_port()
         directory = Path(tempfile.mkdtemp())
         self.addCleanup(shutil.rmtree, directory, True)
         pidfile = directory / "twistd.pid"
@@ -254,11 +244,7 @@ class ServerProcessTests(SynchronousTestCase):
                 _HELD_REMOVE_PID,
                 str(go),
                 str(done),
-                f"--pidfile={pidfile}",
-                f"--logfile={directory / 'twistd.log'}",
-                "twistsock",
-                "--port",
-                f"tcp:{port}:interface=127.0.0.1",
+                *_daemon_arguments(directory, port),
             ],
             cwd=directory,
             capture_output=True,
@@ -361,3 +347,17 @@ def held_remove_pid(self, pidfile):
 _twistd_unix.UnixApplicationRunner.removePID = held_remove_pid
 run()
 """
+
+
+def _daemon_arguments(directory: Path, port: int) -> list[str]:
+    """
+    twistd's arguments to daemonize C{twistsock} on C{port} (taken), with its pid and log
+    files in C{directory}.
+    """
+    return [
+        f"--pidfile={directory / 'twistd.pid'}",
+        f"--logfile={directory / 'twistd.log'}",
+        "twistsock",
+        "--port",
+        f"tcp:{port}:interface=127.0.0.1",
+    ]
