@@ -249,6 +249,30 @@ class ProxyProtocolTests(SynchronousTestCase):
         self.assertEqual(transport.value(), b"")
         self.assertTrue(transport.disconnecting)
 
+    def test_waiting_count_toward_max_connections(self) -> None:
+        """
+        Connections still waiting for their header count toward C{max_connections}: past
+        it, another is refused at once, and a client that then sends its header is
+        refused too, so headers that never come cannot exhaust the server.
+        """
+        factory = OKEchoFactory(proxy_protocol=True, max_connections=2, reactor=self.clock)
+        first, _ = connect(factory, PROXY)
+        second, _ = connect(factory, PROXY)
+        with capturedLogs() as events:
+            third, transport = connect(factory, PROXY)
+        self.assertTrue(transport.disconnecting)
+        self.assertEqual(
+            messages(events), ["Refused 127.0.0.1:40000: server busy (max 2 connections)"]
+        )
+        self.assertEqual(factory.totals().refused, {"max_connections": 1})
+        first.dataReceived(v1("192.0.2.7", 5555))
+        self.assertEqual(factory.connections, 1)
+        lose(second)
+        fourth, transport = connect(factory, PROXY)
+        fourth.dataReceived(v1("192.0.2.8", 5555))
+        self.assertEqual(factory.connections, 2)
+        self.assertEqual(transport.value(), WELCOME)
+
     def test_header_timeout(self) -> None:
         """
         A header that does not arrive within C{proxy_header_timeout} (checked by the

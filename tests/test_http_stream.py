@@ -205,6 +205,49 @@ class ConsumerTests(SynchronousTestCase):
         self.failureResultOf(protocol.response, BodyWriteError)
         self.assertTrue(transport.disconnected)
 
+    def test_paused_at_the_end_reads_again(self) -> None:
+        """
+        A body that ends while its consumer has paused the connection leaves the
+        connection reading again (a pool reuses it for the next response).
+        """
+        consumer = Consumer()
+        protocol, transport = streaming(consumer)
+        protocol.dataReceived(HEAD + b"a")
+        consumer.producer.pauseProducing()
+        self.assertEqual(transport.producerState, "paused")
+        protocol.dataReceived(b"b" * 4999)
+        self.successResultOf(protocol.response)
+        self.assertEqual(transport.producerState, "producing")
+
+    def test_writer_raises(self) -> None:
+        """
+        A body writer that raises anything (a closed file raises C{ValueError}) fails the
+        transfer with L{BodyWriteError} (23); nothing is raised to the caller of
+        C{dataReceived}, the reactor.
+        """
+        file = io.BytesIO()
+        file.close()
+        protocol, transport = streaming(file)
+        protocol.dataReceived(HEAD + b"a")
+        failure = self.failureResultOf(protocol.response, BodyWriteError)
+        self.assertIn("closed file", str(failure.value))
+        self.assertTrue(transport.disconnected)
+
+    def test_consumer_refuses_producer(self) -> None:
+        """
+        A consumer whose C{registerProducer} raises (it has a producer already) fails
+        the transfer with L{BodyWriteError}.
+        """
+        consumer = Consumer()
+
+        def refuse(producer: Any, streaming: bool) -> None:
+            raise RuntimeError("a producer is registered already")
+
+        consumer.registerProducer = refuse  # type: ignore[method-assign]
+        protocol, _ = streaming(consumer)
+        protocol.dataReceived(HEAD + b"a")
+        self.failureResultOf(protocol.response, BodyWriteError)
+
 
 class FetchStreamTests(SynchronousTestCase):
     """

@@ -157,7 +157,7 @@ class OKEchoFactory(Factory):
         Count a new client in, or return why it is refused.
         """
         settings = self.settings
-        if len(self._clients) >= settings.max_connections:
+        if len(self._clients) + len(self._awaiting) >= settings.max_connections:
             self.stats.refused["max_connections"] += 1
             return f"server busy (max {settings.max_connections} connections)"
         ip = protocol._ip

@@ -346,6 +346,12 @@ class OKEchoProtocol(Protocol):
         if ip is not None and not factory._trusted_proxy(ip):
             self._refuse("untrusted_proxy", "not a trusted proxy (see --proxy-from)")
             return
+        # A connection waiting for its header holds a descriptor like a client does, so
+        # it counts toward max_connections: headers that never come cannot exhaust them.
+        limit = factory.settings.max_connections
+        if len(factory._clients) + len(factory._awaiting) >= limit:
+            self._refuse("max_connections", f"server busy (max {limit} connections)")
+            return
         self._proxy = ProxyHeaderReader()
         factory._await_header(self)
 

@@ -152,6 +152,7 @@ class HTTPGetProtocol(Protocol):
         self._data = request.to_bytes()  # checked now, before any connection
         self._stream = stream
         self._consumer: IConsumer | None = None
+        self._paused = False  # by the consumer: see _release_consumer
         reader = ResponseReader(
             request.url.url,
             max_body_size=max_body_size,
@@ -193,16 +194,22 @@ class HTTPGetProtocol(Protocol):
             return None
         if IConsumer.providedBy(target):
             consumer = self._consumer = target
-            consumer.registerProducer(self, True)
+            try:
+                consumer.registerProducer(self, True)
+            except Exception as e:  # a consumer that has a producer already, say
+                self._consumer = None
+                raise BodyWriteError("the body", str(e) or type(e).__name__) from None
         return cast(BodyWriter, getattr(target, "write", target))
 
     def pauseProducing(self) -> None:
         """The consumer of the body is full: stop reading from the connection."""
+        self._paused = True
         if self.transport is not None:
             self.transport.pauseProducing()
 
     def resumeProducing(self) -> None:
         """The consumer of the body can take more: read again."""
+        self._paused = False
         if self.transport is not None:
             self.transport.resumeProducing()
 
@@ -216,6 +223,12 @@ class HTTPGetProtocol(Protocol):
         consumer, self._consumer = self._consumer, None
         if consumer is not None:
             consumer.unregisterProducer()
+        if self._paused:
+            # A connection that goes back to a pool must be reading again, or the next
+            # response on it would never arrive.
+            self._paused = False
+            if self.transport is not None:
+                self.transport.resumeProducing()
 
     def _body_window(self) -> memoryview | None:
         """Where the transport may write body bytes itself (see L{read_directly})."""

@@ -517,6 +517,9 @@ class ResponseReader:
         except OSError as e:  # from a body writer
             self._error(BodyWriteError("the body", e.strerror or str(e)))
             return
+        except Exception as e:  # anything else a body writer or on_head raised
+            self._error(BodyWriteError("the body", str(e) or type(e).__name__))
+            return
         if self._state == _DONE:
             self._finish()
 
