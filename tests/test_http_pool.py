@@ -272,6 +272,42 @@ class PoolTests(SynchronousTestCase):
         self.successResultOf(closed)
         self.failureResultOf(client.get(A), CancelledError)
 
+    def stopping_fails(self, index: int) -> None:
+        """
+        Make the connector of attempt C{index} fail its attempt when stopped, as
+        Twisted's connectors do (the memory reactor's do nothing).
+        """
+        connector = self.memory.connectors[index]
+        factory = self.memory.tcpClients[index][2]
+
+        def stop() -> None:
+            factory.clientConnectionFailed(connector, Failure(error.UserError()))
+
+        connector.stopConnecting = stop  # type: ignore[method-assign]
+
+    def test_cancel_while_connecting(self) -> None:
+        """
+        A request cancelled while its connection is being made fails with
+        C{CancelledError}, not with the error of the stopped attempt.
+        """
+        client = self.client()
+        d = client.get(A)
+        self.stopping_fails(-1)
+        d.cancel()
+        self.failureResultOf(d, CancelledError)
+
+    def test_close_while_connecting(self) -> None:
+        """
+        C{close()} while a connection is being made fails its request with
+        C{CancelledError}, and fires.
+        """
+        client = self.client()
+        d = client.get(A)
+        self.stopping_fails(-1)
+        closed = client.close()
+        self.failureResultOf(d, CancelledError)
+        self.successResultOf(closed)
+
 
 class RealSocketTests(TestCase):
     """

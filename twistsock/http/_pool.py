@@ -395,6 +395,8 @@ class Client:
             if not exchange.result.called:
                 url = exchange.request.url
                 reason = connect_error(outcome.value, url.host, url.port, self.connect_timeout)
+                if self._closing is not None:  # close() stopped the attempt
+                    reason = CancelledError()
                 exchange.result.errback(reason)
             self._check_closed()
             self.reactor.callLater(0, self._dispatch)  # not within a running _dispatch
@@ -499,6 +501,8 @@ class Client:
             if not queue:
                 del self._waiting[exchange.origin]
         elif exchange.connecting is not None:
+            # Failed first: stopping the attempt fails it too, with a connection error.
+            exchange.result.errback(CancelledError())
             exchange.connecting.cancel()
         elif exchange.protocol is not None:
             exchange.protocol.response.cancel()
