@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from twisted.internet.defer import Deferred
+from twisted.internet.defer import CancelledError, Deferred
 from twisted.trial.unittest import SynchronousTestCase
 from twisted.web.resource import Resource
 from twisted.web.static import Data
@@ -90,6 +90,22 @@ class FakeHTTPTests(SynchronousTestCase):
             network.flush()
             self.assertEqual(self.successResultOf(d).body, path.encode())
         self.assertEqual(len(network.reactor.tcpClients), 1)
+        closed = client.close()
+        network.flush()
+        self.successResultOf(closed)
+
+    def test_cancelled_before_connecting(self) -> None:
+        """
+        A request cancelled before its connection is made is not connected afterwards,
+        and a client closed then closes cleanly.
+        """
+        network = FakeHTTP(echo)
+        client = Client(reactor=network.reactor)
+        d = client.get("http://127.0.0.5/")
+        d.cancel()
+        self.failureResultOf(d, CancelledError)
+        network.flush()
+        self.assertEqual(network.requests, [])
         closed = client.close()
         network.flush()
         self.successResultOf(closed)

@@ -295,8 +295,33 @@ class _Reactor(MemoryReactorClock):
         self, host: str, port: int, factory: Any, timeout: float = 30, bindAddress: Any = None
     ) -> Any:
         connector = super().connectTCP(host, port, factory, timeout, bindAddress)
-        self.callLater(0, self._network._connect, host, port, factory, connector, timeout)
-        return connector
+        attempt = _Attempt(connector, factory)
+        self.callLater(0, self._network._connect, host, port, factory, attempt, timeout)
+        return attempt
+
+
+class _Attempt:
+    """
+    A connection attempt that can be stopped, as a real connector's: stopping it fails
+    the attempt (C{clientConnectionFailed} with C{UserError}) and the network does not
+    connect it.
+    """
+
+    def __init__(self, connector: Any, factory: Any) -> None:
+        self._connector = connector
+        self._factory = factory
+        self.stopped = False
+        self.connected = False
+
+    def stopConnecting(self) -> None:
+        """Stop the attempt before it connects."""
+        if self.stopped or self.connected:
+            raise error.NotConnectingError()
+        self.stopped = True
+        self._factory.clientConnectionFailed(self, Failure(error.UserError()))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._connector, name)
 
 
 class FakeHTTP:
@@ -362,6 +387,9 @@ class FakeHTTP:
 
     def _connect(self, host: str, port: int, factory: Any, connector: Any, timeout: float) -> None:
         """A client's connection attempt arrives: fault it, or connect it to a server."""
+        if getattr(connector, "stopped", False):
+            return  # stopped (cancelled, or the client closed) before it arrived
+        connector.connected = True
         name = self._host_of(host)
         fault = self._faults.get(name) or self._faults.get(host)
         kind = fault.kind if fault is not None else None
