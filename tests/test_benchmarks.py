@@ -305,3 +305,29 @@ class RunnerTests(SynchronousTestCase):
         servers["twistsock-proxy"]["pipeline"]["cpu_us_per_reply"] = 1.06
         self.assertIs(self.echo.issue8_goals(servers)["proxy_pipeline_cost"]["met"], False)
         self.assertIsNone(goals["pingpong_cpu_per_reply_vs_uvloop"]["met"])
+
+
+class ParserBenchmarkTests(SynchronousTestCase):
+    """
+    The parser benchmark feeds every parser the same bytes and checks their answers.
+    """
+
+    def test_cases_read_the_same(self) -> None:
+        """
+        twistsock's reader and h11 agree on every timed case, read as a socket delivers
+        it; the behaviours table says what the README says twistsock does.
+        """
+        parsers = load_module("http_parsers")
+        for data in (parsers.small(), parsers.large(), parsers.chunked()):
+            pieces = parsers.reads(data)
+            self.assertEqual(parsers.with_twistsock(pieces), parsers.with_h11(pieces))
+        behaviours = {
+            what: parsers.outcome(parsers.with_twistsock, pieces)
+            for what, pieces in parsers.BEHAVIOURS.items()
+        }
+        self.assertTrue(behaviours["LF-only line endings"].startswith("accepted"))
+        self.assertTrue(behaviours["obs-fold header"].startswith("accepted"))
+        self.assertTrue(behaviours["Transfer-Encoding and Content-Length"].startswith("refused"))
+        self.assertEqual(
+            behaviours["20 kB head in one read"], behaviours["20 kB head split in two reads"]
+        )
