@@ -1,15 +1,23 @@
 """
-The HTTP client benchmark: C{twistsock.fetch()} against C{treq.get()} and C{http.client}.
+The HTTP client benchmark: C{twistsock.fetch()} and C{twistsock.Client} against C{treq.get()},
+C{http.client}, aiohttp and httpx.
 
-    .venv/bin/python benchmarks/http_clients.py            # about a minute
+    .venv/bin/python benchmarks/http_clients.py            # about two minutes
     .venv/bin/python benchmarks/http_clients.py --quick    # a smoke run
 
 The server is nginx (C{apt-get install -y nginx}), run by this script on 127.0.0.1 as one
-process pinned to its own CPU, serving a small file and a 1 MiB file.  Each client runs in a
-fresh process pinned to the other CPU and GETs one file in a loop, sequentially and with 50
-requests in flight, for a fixed window after a warm-up; every response is checked (status 200,
-the whole body).  A new connection is made for every request, except by treq with a
-persistent pool.  Results go to C{benchmarks/results/http.json} and C{http.md}.
+process pinned to its own CPU, serving a small file, a 1 MiB file and a sparse 1 GiB file.
+Each client runs in a fresh process pinned to the other CPU and GETs one file in a loop,
+sequentially and with 50 requests in flight, for a fixed window after a warm-up; every
+response is checked (status 200, the whole body).  A new connection is made for every request
+by C{http.client}, C{treq} and C{fetch}; treq pooled, C{Client}, aiohttp (a C{ClientSession}
+whose connector keeps connections alive, limit 50) and httpx (an C{AsyncClient}, HTTP/1.1,
+C{max_connections} 50) keep them alive.  aiohttp and httpx run on their own asyncio loop.
+
+Memory: the peak RSS (C{VmHWM}) of each client's process over the 50 × 1 MiB run, and the RSS
+of a process that streams the 1 GiB file with C{twistsock.fetch(url, stream_to=...)} into
+C{/dev/null}, sampled over time by this process.  Results go to
+C{benchmarks/results/http.json} and C{http.md}.
 """
 
 from __future__ import annotations
@@ -20,6 +28,7 @@ import json
 import multiprocessing
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 import threading
@@ -36,14 +45,30 @@ HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
 SMALL = b"Welcome to the server. Type something and hit enter\n" * 2
 LARGE_SIZE = 1024 * 1024
-CLIENTS = ["http.client", "treq", "treq-pooled", "fetch", "client"]
+STREAM_SIZE = 1024**3
+STREAM_SIZE_QUICK = 64 * 1024**2
+RSS_SAMPLE_S = 0.05
+CLIENTS = ["http.client", "treq", "treq-pooled", "fetch", "client", "aiohttp", "httpx"]
+ASYNCIO_CLIENTS = {"aiohttp", "httpx"}
 CLIENT_LABELS = {
     "http.client": "http.client (new connection per request)",
     "treq": "treq.get, pool=HTTPConnectionPool(persistent=False)",
     "treq-pooled": "treq.get, persistent HTTPConnectionPool",
-    "fetch": "twistsock.fetch",
+    "fetch": "twistsock.fetch (new connection per request)",
     "client": "twistsock.Client (persistent connections), client.get",
+    "aiohttp": "aiohttp.ClientSession, TCPConnector(limit=50), keep-alive, asyncio",
+    "httpx": "httpx.AsyncClient, HTTP/1.1, Limits(max_connections=50), asyncio",
 }
+# The ratios shown beside each table: (mine, theirs).
+RATIOS = [
+    ("fetch", "treq"),
+    ("fetch", "treq-pooled"),
+    ("fetch", "http.client"),
+    ("client", "treq-pooled"),
+    ("client", "aiohttp"),
+    ("client", "httpx"),
+    ("client", "http.client"),
+]
 
 NGINX_CONF = """\
 daemon off;
@@ -192,6 +217,77 @@ def run_twisted(
     return state["count"]
 
 
+def run_asyncio(
+    client: str, url: str, expected: bytes, concurrency: int, window: tuple[float, float]
+) -> int:
+    """
+    GET C{url} with aiohttp or httpx on a new asyncio loop, C{concurrency} at a time, over
+    persistent connections (at most 50).
+
+    @param window: the C{time.monotonic()} instants that start and end the measurement.
+    @return: the requests completed in the measured window.
+    """
+    import asyncio
+
+    async def main() -> int:
+        count = 0
+
+        async def loop(get: Any) -> None:
+            nonlocal count
+            while True:
+                check(*await get(), expected)
+                now = time.monotonic()
+                if now >= window[1]:
+                    return
+                if now >= window[0]:
+                    count += 1
+
+        async def run_all(get: Any) -> None:
+            await asyncio.wait_for(
+                asyncio.gather(*(loop(get) for _ in range(concurrency))),
+                window[1] - time.monotonic() + 60,
+            )
+
+        if client == "aiohttp":
+            import aiohttp
+
+            connector = aiohttp.TCPConnector(limit=50, limit_per_host=50, force_close=False)
+            async with aiohttp.ClientSession(connector=connector) as session:
+
+                async def get_aiohttp() -> tuple[int, bytes]:
+                    async with session.get(url) as response:
+                        return response.status, await response.read()
+
+                await run_all(get_aiohttp)
+        else:
+            import httpx
+
+            limits = httpx.Limits(max_connections=50, max_keepalive_connections=50)
+            async with httpx.AsyncClient(
+                http1=True, http2=False, limits=limits, trust_env=False
+            ) as session:
+
+                async def get_httpx() -> tuple[int, bytes]:
+                    response = await session.get(url)
+                    return response.status_code, response.content
+
+                await run_all(get_httpx)
+        return count
+
+    return asyncio.run(main())
+
+
+def status_kib(field: str) -> int:
+    """
+    A figure of this process's C{/proc/self/status} in KiB (C{VmRSS}, C{VmHWM}).
+    """
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise RuntimeError(f"no {field} in /proc/self/status")
+
+
 def client_process(
     client: str,
     url: str,
@@ -209,11 +305,17 @@ def client_process(
     _load.pin_to_cpu(cpu)
     _load.raise_nofile_limit(4096)
     try:
-        if client != "http.client":  # import before the clock starts
+        # Import before the clock starts.
+        if client == "aiohttp":
+            import aiohttp  # noqa: F401
+        elif client == "httpx":
+            import httpx  # noqa: F401
+        elif client != "http.client":
             import treq  # noqa: F401
             from twisted.internet import reactor  # noqa: F401
 
             import twistsock  # noqa: F401
+        rss_start = status_kib("VmRSS")
         start = time.monotonic()
         window = (start + warmup, start + warmup + duration)
         # The process's CPU time (all threads) at both ends of the window.
@@ -223,6 +325,8 @@ def client_process(
             timer.start()
         if client == "http.client":
             count = run_blocking(url, expected, concurrency, window)
+        elif client in ASYNCIO_CLIENTS:
+            count = run_asyncio(client, url, expected, concurrency, window)
         else:
             count = run_twisted(client, url, expected, concurrency, window)
         for timer in timers:
@@ -233,20 +337,141 @@ def client_process(
                 "requests": count,
                 "seconds": duration,
                 "client_cpu_us_per_request": round(cpu_s * 1e6 / count, 1) if count else None,
+                "rss_start_kib": rss_start,
+                "rss_peak_kib": status_kib("VmHWM"),
             }
         )
     except BaseException as e:  # reported to the runner
         results.put({"error": f"{type(e).__name__}: {e}"})
 
 
-def fetch_available() -> str | None:
+def stream_process(url: str, size: int, cpu: int | None, results: Any) -> None:
     """
-    Why C{twistsock.fetch} cannot be benchmarked, or C{None}.
+    Process target: stream C{url} with C{twistsock.fetch(url, stream_to=...)} into
+    C{/dev/null}, counting the bytes; put C{"started"}, then the figures, on C{results}.
     """
+    _load.pin_to_cpu(cpu)
     try:
-        from twistsock import fetch  # noqa: F401
+        from twisted.internet import reactor
+
+        from twistsock import fetch
+
+        received = 0
+        outcome: list[Any] = []
+        with open(os.devnull, "wb") as devnull:
+
+            def write(piece: bytes) -> None:
+                nonlocal received
+                received += len(piece)
+                devnull.write(piece)
+
+            def finished(result: Any) -> None:
+                outcome.append(result)
+                reactor.stop()  # type: ignore[attr-defined]
+
+            rss_start = status_kib("VmRSS")
+            start = time.monotonic()
+            results.put({"started": start})
+
+            def go() -> None:
+                fetch(url, reactor=reactor, timeout=600, stream_to=write).addBoth(finished)
+
+            reactor.callWhenRunning(go)  # type: ignore[attr-defined]
+            reactor.run()  # type: ignore[attr-defined]
+            seconds = time.monotonic() - start
+        result = outcome[0] if outcome else None
+        if result is None or hasattr(result, "raiseException"):
+            raise RuntimeError(f"the streamed GET failed: {result}")
+        if result.code != 200 or received != size or result.body:
+            raise BadResponse(f"status {result.code}, {received} bytes streamed (expected {size})")
+        results.put(
+            {
+                "bytes": received,
+                "seconds": round(seconds, 3),
+                "mib_per_s": round(received / 2**20 / seconds),
+                "rss_start_kib": rss_start,
+                "rss_peak_kib": status_kib("VmHWM"),
+            }
+        )
+    except BaseException as e:  # reported to the runner
+        results.put({"error": f"{type(e).__name__}: {e}"})
+
+
+def measure_stream(ctx: Any, url: str, size: int, cpu: int | None) -> dict[str, Any]:
+    """
+    Stream C{url} (C{size} bytes) in a fresh process, sampling its RSS every
+    L{RSS_SAMPLE_S} from this one; return the figures with the samples.
+    """
+    import queue
+
+    results = ctx.Queue()
+    proc = ctx.Process(target=stream_process, args=(url, size, cpu, results))
+    proc.start()
+    samples: list[tuple[float, int]] = []
+    try:
+        first: dict[str, Any] = results.get(timeout=60)
+        if "error" in first:
+            return first
+        deadline = time.monotonic() + 600
+        while True:
+            try:
+                samples.append(
+                    (round(time.monotonic() - first["started"], 3), _load.rss_kib(proc.pid))
+                )
+            except (OSError, RuntimeError):
+                pass  # the process is exiting
+            try:
+                out: dict[str, Any] = results.get(timeout=RSS_SAMPLE_S)
+                break
+            except queue.Empty:
+                if time.monotonic() > deadline or not proc.is_alive():
+                    return {"error": "the streaming process ended without figures"}
+    finally:
+        proc.join(10)
+        if proc.is_alive():
+            proc.kill()
+            proc.join()
+    if "error" not in out:
+        out["rss_samples"] = samples
+        out.update(rss_summary(samples))
+    return out
+
+
+def rss_summary(samples: list[tuple[float, int]]) -> dict[str, Any]:
+    """
+    What the RSS samples C{(seconds, KiB)} of a download say: the lowest and highest, the
+    first and last, and the spread over the second half (flat when the download's memory
+    does not grow with its size).
+    """
+    if not samples:
+        return {}
+    rss = [kib for _, kib in samples]
+    second_half = rss[len(rss) // 2 :]
+    return {
+        "rss_sample_count": len(rss),
+        "rss_first_kib": rss[0],
+        "rss_last_kib": rss[-1],
+        "rss_min_kib": min(rss),
+        "rss_max_kib": max(rss),
+        "rss_second_half_spread_kib": max(second_half) - min(second_half),
+    }
+
+
+def client_available(client: str) -> str | None:
+    """
+    Why C{client} cannot be benchmarked (a missing package), or C{None}.
+    """
+    module = {"fetch": "twistsock", "client": "twistsock", "treq": "treq"}.get(
+        client.removesuffix("-pooled"), client
+    )
+    if module == "http.client":
+        return None
+    try:
+        __import__(module)
+        if module == "twistsock":
+            from twistsock import Client, fetch  # noqa: F401
     except ImportError as e:
-        return f"from twistsock import fetch failed: {e}"
+        return f"import {module} failed: {e} (pip install -e '.[bench]')"
     return None
 
 
@@ -286,45 +511,150 @@ def measure(
     return out
 
 
+def _figure(report: dict[str, Any], file: str, mode: str, client: str, key: str) -> Any:
+    """
+    Figure C{key} of C{client} in the case whose file starts with C{file} and whose mode is
+    C{mode}, or C{None}.
+    """
+    for case in report["cases"]:
+        if case["file"].startswith(file) and case["mode"] == mode:
+            return case["clients"].get(client, {}).get(key)
+    return None
+
+
+def _ratio(mine: Any, theirs: Any) -> float | None:
+    return mine / theirs if mine and theirs else None
+
+
 def _table(report: dict[str, Any], key: str, note: str) -> list[str]:
     """
-    One Markdown table of figure C{key} for every case and client, with fetch's ratios.
+    One Markdown table of figure C{key} for every case and client, with the L{RATIOS}.
     """
+    clients = [c for c in CLIENTS if any(c in case["clients"] for case in report["cases"])]
+    ratios = [(a, b) for a, b in RATIOS if a in clients and b in clients]
     lines = [
         note,
         "",
-        "| file | mode | " + " | ".join(CLIENTS) + " | fetch × treq | fetch × treq pooled "
-        "| fetch × http.client | client × treq pooled |",
-        "|---|---|" + "---:|" * (len(CLIENTS) + 4),
+        "| file | mode | "
+        + " | ".join(clients)
+        + "".join(f" | {a} × {b}" for a, b in ratios)
+        + " |",
+        "|---|---|" + "---:|" * (len(clients) + len(ratios)),
     ]
     for case in report["cases"]:
         figures = case["clients"]
 
-        def value(name: str, figures: dict[str, Any] = figures) -> float | None:
+        def value(name: str, figures: dict[str, Any] = figures) -> Any:
             return figures.get(name, {}).get(key)
-
-        def ratio(other: str, value: Any = value, mine_name: str = "fetch") -> str:
-            mine, theirs = value(mine_name), value(other)
-            return f"{mine / theirs:.2f}×" if mine and theirs else "n/a"
 
         cells = [
             f"{value(c):,}"
             if value(c) is not None
             else figures.get(c, {}).get("error", "n/a")[:50]
-            for c in CLIENTS
+            for c in clients
         ]
-        lines.append(
-            f"| {case['file']} | {case['mode']} | "
-            + " | ".join(cells)
-            + f" | {ratio('treq')} | {ratio('treq-pooled')} | {ratio('http.client')}"
-            + f" | {ratio('treq-pooled', mine_name='client')} |"
-        )
+        for a, b in ratios:
+            r = _ratio(value(a), value(b))
+            cells.append("n/a" if r is None else f"{r:.2f}×")
+        lines.append(f"| {case['file']} | {case['mode']} | " + " | ".join(cells) + " |")
     return lines
+
+
+def goals(report: dict[str, Any]) -> list[dict[str, Any]]:
+    """
+    Issue 9's performance goals, each with its figure, its bound and whether this run met it
+    (C{None} when a figure is missing).
+    """
+    out: list[dict[str, Any]] = []
+
+    def goal(
+        name: str,
+        file: str,
+        mode: str,
+        key: str,
+        mine: str,
+        theirs: str,
+        bound: float,
+        higher: bool,
+    ) -> None:
+        r = _ratio(
+            _figure(report, file, mode, mine, key), _figure(report, file, mode, theirs, key)
+        )
+        met = None if r is None else (r >= bound if higher else r <= bound)
+        out.append(
+            {
+                "goal": name,
+                "ratio": None if r is None else round(r, 2),
+                "bound": f"{'≥' if higher else '≤'} {bound:g}×",
+                "met": met,
+            }
+        )
+
+    rps, cpu = "requests_per_s", "client_cpu_us_per_request"
+    for mode in ("sequential", "50 concurrent"):
+        goal(
+            f"104 B {mode}: Client req/s × treq pooled",
+            "small",
+            mode,
+            rps,
+            "client",
+            "treq-pooled",
+            2,
+            True,
+        )
+        goal(
+            f"104 B {mode}: Client req/s × aiohttp",
+            "small",
+            mode,
+            rps,
+            "client",
+            "aiohttp",
+            1,
+            True,
+        )
+    for mode in ("sequential", "50 concurrent"):
+        goal(
+            f"1 MiB {mode}: Client CPU/request × http.client",
+            "large",
+            mode,
+            cpu,
+            "client",
+            "http.client",
+            1.3,
+            False,
+        )
+        goal(
+            f"1 MiB {mode}: Client req/s × treq pooled",
+            "large",
+            mode,
+            rps,
+            "client",
+            "treq-pooled",
+            1,
+            True,
+        )
+    for file, label in (("small", "104 B"), ("large", "1 MiB")):
+        for mode in ("sequential", "50 concurrent"):
+            goal(
+                f"{label} {mode}: fetch req/s × treq pooled",
+                file,
+                mode,
+                rps,
+                "fetch",
+                "treq-pooled",
+                1,
+                True,
+            )
+    return out
+
+
+def _mib(kib: Any) -> str:
+    return "n/a" if kib is None else f"{kib / 1024:.1f}"
 
 
 def markdown(report: dict[str, Any]) -> str:
     """
-    The results as Markdown: requests per second, then client CPU per request.
+    The results as Markdown: requests per second, client CPU per request, memory, goals.
     """
     lines = [
         "HTTP GET benchmark against nginx on 127.0.0.1, "
@@ -334,7 +664,7 @@ def markdown(report: dict[str, Any]) -> str:
     lines += _table(
         report,
         "requests_per_s",
-        "Requests per second (higher is better); × = fetch's figure / the other client's:",
+        "Requests per second (higher is better); a × b = a's figure / b's:",
     )
     lines += [""]
     lines += _table(
@@ -343,6 +673,62 @@ def markdown(report: dict[str, Any]) -> str:
         "Client CPU µs per request over the same window (lower is better; the figure that a "
         "busy machine disturbs least):",
     )
+    many = next(
+        (c for c in report["cases"] if c["file"].startswith("large") and c["concurrency"] > 1),
+        None,
+    )
+    if many is not None:
+        lines += [
+            "",
+            "Memory of each client's process over the 1 MiB, 50 in flight run (RSS after its "
+            "imports, its peak `VmHWM`, MiB):",
+            "",
+            "| client | RSS at start | peak RSS | peak − start |",
+            "|---|---:|---:|---:|",
+        ]
+        for client, figures in many["clients"].items():
+            start, peak = figures.get("rss_start_kib"), figures.get("rss_peak_kib")
+            growth = None if start is None or peak is None else peak - start
+            lines.append(f"| {client} | {_mib(start)} | {_mib(peak)} | {_mib(growth)} |")
+    stream = report.get("stream")
+    if stream is not None:
+        lines += [
+            "",
+            f"Streamed download of {stream['size']:,} bytes (a sparse file) with "
+            "`twistsock.fetch(url, stream_to=write)` into `/dev/null`, the process's RSS "
+            f"sampled every {RSS_SAMPLE_S * 1000:g} ms:",
+            "",
+        ]
+        if "error" in stream:
+            lines.append(f"Failed: {stream['error']}")
+        else:
+            lines += [
+                f"- {stream['seconds']} s, {stream['mib_per_s']:,} MiB/s; "
+                f"{stream['rss_sample_count']} samples",
+                f"- RSS before the request {_mib(stream['rss_start_kib'])} MiB; first sample "
+                f"{_mib(stream['rss_first_kib'])}, last {_mib(stream['rss_last_kib'])}, "
+                f"lowest {_mib(stream['rss_min_kib'])}, highest {_mib(stream['rss_max_kib'])}, "
+                f"peak (`VmHWM`) {_mib(stream['rss_peak_kib'])} MiB",
+                f"- spread over the second half of the download: "
+                f"{stream['rss_second_half_spread_kib']:,} KiB",
+            ]
+            samples = stream["rss_samples"]
+            step = max(1, len(samples) // 10)
+            lines += [
+                "- samples (s: MiB): "
+                + ", ".join(f"{t:.2f}: {_mib(kib)}" for t, kib in samples[::step])
+            ]
+    lines += [
+        "",
+        "Goals (issue 9), this run:",
+        "",
+        "| goal | ratio | bound | met |",
+        "|---|---:|---:|---|",
+    ]
+    for g in report.get("goals", []):
+        met = {True: "met", False: "missed", None: "n/a"}[g["met"]]
+        ratio = "n/a" if g["ratio"] is None else f"{g['ratio']:.2f}×"
+        lines.append(f"| {g['goal']} | {ratio} | {g['bound']} | {met} |")
     lines += ["", "Clients:", ""] + [f"- `{c}`: {CLIENT_LABELS[c]}" for c in CLIENTS]
     if report["skipped"]:
         lines += ["", "Skipped: " + "; ".join(f"{k}: {v}" for k, v in report["skipped"].items())]
@@ -357,6 +743,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="a short smoke run")
     parser.add_argument("--clients", default=",".join(CLIENTS), help="subset of %(default)s")
     parser.add_argument("--output", type=Path, help="directory for http.json/.md")
+    parser.add_argument("--no-stream", action="store_true", help="skip the streamed download")
     args = parser.parse_args(argv)
     warmup, duration = (0.2, 0.6) if args.quick else (0.5, 2.5)
     clients = [c.strip() for c in args.clients.split(",") if c.strip()]
@@ -369,9 +756,11 @@ def main(argv: list[str] | None = None) -> int:
         print("nginx is needed: apt-get install -y nginx", file=sys.stderr)
         return 2
     skipped: dict[str, str] = {}
-    if "fetch" in clients and (why := fetch_available()):
-        skipped["fetch"] = why
-        clients.remove("fetch")
+    for client in list(clients):
+        if why := client_available(client):
+            skipped[client] = why
+            clients.remove(client)
+    stream_size = STREAM_SIZE_QUICK if args.quick else STREAM_SIZE
     cpus = _servers.cpu_layout()
     ctx = multiprocessing.get_context("fork")
     large = os.urandom(LARGE_SIZE)
@@ -389,6 +778,10 @@ def main(argv: list[str] | None = None) -> int:
         (tmp / "www").mkdir()
         (tmp / "www" / "small.txt").write_bytes(SMALL)
         (tmp / "www" / "large.bin").write_bytes(large)
+        # Sparse: nginx sends zeros the kernel makes, nothing is written to disk.
+        subprocess.run(
+            ["truncate", "-s", str(stream_size), str(tmp / "www" / "huge.bin")], check=True
+        )
         port = _servers.free_port()
         conf = tmp / "nginx.conf"
         conf.write_text(NGINX_CONF.format(tmp=tmp, port=port))
@@ -428,6 +821,18 @@ def main(argv: list[str] | None = None) -> int:
                             flush=True,
                         )
                     report["cases"].append(case)
+            if not args.no_stream and "fetch" in clients:
+                stream = measure_stream(
+                    ctx, f"http://127.0.0.1:{port}/huge.bin", stream_size, cpus[1]
+                )
+                stream["size"] = stream_size
+                report["stream"] = stream
+                failed |= "error" in stream
+                print(
+                    f"stream {stream_size}: {stream.get('error') or stream['rss_max_kib']} KiB",
+                    flush=True,
+                )
+    report["goals"] = goals(report)
     table = markdown(report)
     print()
     print(table)

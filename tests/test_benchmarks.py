@@ -10,11 +10,13 @@ wrong replies, or a peer that framed lines wrongly, would make every figure mean
 
 from __future__ import annotations
 
+import http.server
 import importlib.util
 import os
 import socket
 import sys
 import threading
+import time
 from pathlib import Path
 from types import ModuleType
 
@@ -330,4 +332,188 @@ class ParserBenchmarkTests(SynchronousTestCase):
         self.assertTrue(behaviours["Transfer-Encoding and Content-Length"].startswith("refused"))
         self.assertEqual(
             behaviours["20 kB head in one read"], behaviours["20 kB head split in two reads"]
+        )
+
+
+class _SmallFileHandler(http.server.BaseHTTPRequestHandler):
+    """
+    Serves C{body} at every path over HTTP/1.1 persistent connections.
+    """
+
+    protocol_version = "HTTP/1.1"
+    body = b""
+
+    def do_GET(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(self.body)))
+        self.end_headers()
+        self.wfile.write(self.body)
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+class HTTPClientsTests(SynchronousTestCase):
+    """
+    The pieces of C{http_clients.py} that check bodies, run the asyncio peers, summarise the
+    RSS samples and judge the goals.
+    """
+
+    def setUp(self) -> None:
+        self.patch(sys, "path", [str(BENCHMARKS), *sys.path])
+        self.http = load_module("http_clients")
+
+    def serve(self, body: bytes) -> str:
+        """
+        Serve C{body} on 127.0.0.1 from a thread for the length of the test; return its URL.
+        """
+        handler = type("Handler", (_SmallFileHandler,), {"body": body})
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        server.daemon_threads = True
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+
+        def stop() -> None:
+            server.shutdown()
+            server.server_close()
+            thread.join()
+
+        self.addCleanup(stop)
+        return f"http://127.0.0.1:{server.server_address[1]}/small.txt"
+
+    def test_check(self) -> None:
+        """
+        A body of another length, or another status, is refused.
+        """
+        self.http.check(200, b"abc", b"abc")
+        with self.assertRaises(self.http.BadResponse):
+            self.http.check(200, b"ab", b"abc")
+        with self.assertRaises(self.http.BadResponse):
+            self.http.check(404, b"abc", b"abc")
+
+    def test_client_available(self) -> None:
+        """
+        The standard library's client is always available; a missing package is reported.
+        """
+        self.assertIsNone(self.http.client_available("http.client"))
+        self.assertIsNone(self.http.client_available("treq-pooled"))
+        self.assertIn("no_such_client", self.http.client_available("no_such_client"))
+        self.assertEqual(set(self.http.CLIENT_LABELS), set(self.http.CLIENTS))
+
+    def _asyncio_peer(self, client: str) -> None:
+        """
+        C{client} GETs the body with 3 requests in flight; a window already over counts none.
+        """
+        try:
+            __import__(client)
+        except ImportError:
+            raise self.skipTest(f"{client} is not installed (the bench extra)") from None
+        url = self.serve(self.http.SMALL)
+        now = time.monotonic()
+        self.assertEqual(self.http.run_asyncio(client, url, self.http.SMALL, 3, (now, now)), 0)
+        with self.assertRaises(self.http.BadResponse):
+            self.http.run_asyncio(client, url, b"other", 1, (now, now))
+
+    def test_aiohttp(self) -> None:
+        self._asyncio_peer("aiohttp")
+
+    def test_httpx(self) -> None:
+        self._asyncio_peer("httpx")
+
+    def test_rss_summary(self) -> None:
+        """
+        The summary gives the extremes and the spread over the second half.
+        """
+        summary = self.http.rss_summary([(0.0, 100), (0.1, 140), (0.2, 130), (0.3, 131)])
+        self.assertEqual(summary["rss_min_kib"], 100)
+        self.assertEqual(summary["rss_max_kib"], 140)
+        self.assertEqual(summary["rss_first_kib"], 100)
+        self.assertEqual(summary["rss_last_kib"], 131)
+        self.assertEqual(summary["rss_second_half_spread_kib"], 1)
+        self.assertEqual(self.http.rss_summary([]), {})
+
+    def report(self) -> dict[str, object]:
+        """
+        A report whose every figure is 100 except twistsock's.
+        """
+
+        def figures(**mine: float) -> dict[str, dict[str, float]]:
+            clients = {
+                c: {"requests_per_s": 100, "client_cpu_us_per_request": 100.0}
+                for c in self.http.CLIENTS
+            }
+            clients["client"] = {
+                "requests_per_s": mine["rps"],
+                "client_cpu_us_per_request": mine["cpu"],
+                "rss_start_kib": 1024,
+                "rss_peak_kib": 4096,
+            }
+            clients["fetch"] = {"requests_per_s": 99}
+            return clients
+
+        cases = []
+        for file, rps, cpu in (("small.txt (104 bytes)", 250, 50), ("large.bin (1 MiB)", 90, 140)):
+            for mode, concurrency in (("sequential", 1), ("50 concurrent", 50)):
+                cases.append(
+                    {
+                        "file": file,
+                        "mode": mode,
+                        "concurrency": concurrency,
+                        "clients": figures(rps=rps, cpu=cpu),
+                    }
+                )
+        return {
+            "machine": {
+                "date": "2026-12-02T00:00:00+00:00",
+                "cpu": "x",
+                "cores": 2,
+                "python": "3",
+                "twisted": "t",
+            },
+            "server": "nginx",
+            "cases": cases,
+            "skipped": {},
+            "stream": {
+                "size": 1024,
+                "seconds": 1.0,
+                "mib_per_s": 1,
+                "rss_start_kib": 1024,
+                "rss_peak_kib": 2048,
+                "rss_samples": [(0.0, 1024), (0.5, 2048)],
+                **self.http.rss_summary([(0.0, 1024), (0.5, 2048)]),
+            },
+        }
+
+    def test_goals(self) -> None:
+        """
+        Each goal is judged against its bound: 2.5× treq pooled is met, 1.4× http.client's CPU
+        and fetch at 0.99× treq pooled are missed; a missing figure is neither.
+        """
+        report = self.report()
+        judged = {g["goal"]: g for g in self.http.goals(report)}
+        self.assertEqual(len(judged), 12)
+        self.assertIs(judged["104 B sequential: Client req/s × treq pooled"]["met"], True)
+        self.assertEqual(judged["104 B sequential: Client req/s × treq pooled"]["ratio"], 2.5)
+        self.assertIs(judged["104 B 50 concurrent: Client req/s × aiohttp"]["met"], True)
+        self.assertIs(judged["1 MiB sequential: Client CPU/request × http.client"]["met"], False)
+        self.assertIs(judged["1 MiB sequential: Client req/s × treq pooled"]["met"], False)
+        self.assertIs(judged["1 MiB sequential: fetch req/s × treq pooled"]["met"], False)
+        del report["cases"][0]["clients"]["aiohttp"]  # type: ignore[index]
+        judged = {g["goal"]: g for g in self.http.goals(report)}
+        self.assertIsNone(judged["104 B sequential: Client req/s × aiohttp"]["met"])
+
+    def test_markdown(self) -> None:
+        """
+        The Markdown has a column for each peer, the memory rows, the stream and the goals.
+        """
+        report = self.report()
+        report["goals"] = self.http.goals(report)
+        text = self.http.markdown(report)
+        self.assertIn("| aiohttp | httpx |", text)
+        self.assertIn("client × aiohttp", text)
+        self.assertIn("| client | 1.0 | 4.0 | 3.0 |", text)
+        self.assertIn("Streamed download of 1,024 bytes", text)
+        self.assertIn(
+            "| 1 MiB sequential: Client CPU/request × http.client | 1.40× | ≤ 1.3× | missed |",
+            text,
         )
