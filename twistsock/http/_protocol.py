@@ -161,9 +161,8 @@ class HTTPGetProtocol(Protocol):
         )
         self.framing_limit = reader.framing_limit
         # Dropped once C{response} has fired: the protocol sits in reference cycles
-        # (factory, transport, connector), so whatever it holds would live on until the
-        # cyclic garbage collector runs; with many large responses in flight that would be
-        # megabytes of dead bodies, and page faults instead of reused memory.
+        # (factory, transport, connector), so whatever it holds would otherwise live on
+        # until the cyclic garbage collector runs.
         self._reader: ResponseReader | None = reader
         self._head_told = False
         self._body_told = 0

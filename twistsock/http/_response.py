@@ -62,12 +62,10 @@ class _RawBytes:
     by L{twistsock.http.HTTPGetProtocol} keeps the pieces it received and joins them only when
     C{raw} is first read (see L{_with_raw_pieces}).
 
-    Why: C{raw} is the whole response again on top of C{body}.  Joining it eagerly would
-    allocate a fresh block of the size of the body for every fetch, which for large bodies
-    is mostly page faults, and hold the body in memory twice.  Most callers read C{body}
-    only.  The pieces are
-    the very bytes objects received, so keeping them costs nothing; the joined bytes are
-    the same bytes, in the same order, and are kept once built.
+    Why: C{raw} is the whole response again on top of C{body}, and most callers read
+    C{body} only; joining it at once would hold every body twice.  The pieces are the very
+    bytes objects received, so keeping them costs nothing; the joined bytes are the same
+    bytes, in the same order, and are kept once built.
 
     Reading the class attribute raises C{AttributeError}, so that the dataclass sees no
     default and C{raw} is a required argument.
