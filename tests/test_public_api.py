@@ -72,6 +72,7 @@ class PublicAPITests(SynchronousTestCase):
             "HTTPGetFactory",
             "fetch",
             "Response",
+            "Timings",
             "FetchError",
             "__version__",
         ):

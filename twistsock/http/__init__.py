@@ -34,7 +34,7 @@ from twistsock.http._factory import HTTPGetFactory
 from twistsock.http._fetch import fetch
 from twistsock.http._pool import Client
 from twistsock.http._protocol import HTTPGetProtocol
-from twistsock.http._response import Headers, Response
+from twistsock.http._response import Headers, Response, Timings
 
 __all__ = [
     "BodyTooLarge",
@@ -60,6 +60,7 @@ __all__ = [
     "OperationTimeout",
     "PartialBody",
     "Response",
+    "Timings",
     "TLSHandshakeError",
     "TooManyRedirects",
     "UnsupportedScheme",

@@ -11,7 +11,10 @@ C{twistsock: (CODE) MESSAGE}.
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
+
+if TYPE_CHECKING:
+    from twistsock.http._response import Timings
 
 __all__ = [
     "BodyTooLarge",
@@ -41,9 +44,13 @@ class FetchError(Exception):
     The common base of every client failure.
 
     @cvar curl_exit_code: the exit status curl uses for this failure.
+    @ivar timings: when each step of the failed transfer was over (see
+        L{twistsock.http.Timings}), set by L{twistsock.http.fetch} on the failure it
+        reports; C{None} on an error that did not come from a fetch.
     """
 
     curl_exit_code: ClassVar[int] = 1
+    timings: Timings | None = None
 
     def __init__(self, message: str) -> None:
         super().__init__(message)

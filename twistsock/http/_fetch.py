@@ -20,10 +20,11 @@ from urllib.parse import quote, urljoin
 
 from twisted.internet.abstract import isIPAddress, isIPv6Address
 from twisted.internet.defer import Deferred, fail
+from twisted.python.failure import Failure
 
 from twistsock._deadline import with_deadline
 from twistsock._limits import DEFAULT_MAX_BODY_SIZE, DEFAULT_TIMEOUT
-from twistsock.http._errors import MalformedURL, OperationTimeout, TooManyRedirects
+from twistsock.http._errors import FetchError, MalformedURL, OperationTimeout, TooManyRedirects
 from twistsock.http._factory import HTTPGetFactory
 from twistsock.http._pool import Client
 from twistsock.http._protocol import TransferObserver
@@ -36,7 +37,8 @@ from twistsock.http._request import (
     parse_url,
     validate_headers,
 )
-from twistsock.http._response import Response
+from twistsock.http._response import Response, _with_timings
+from twistsock.http._timings import TimedObserver, timed_resolution
 
 __all__ = ["REDIRECT_CODES", "fetch", "fetch_with_observer", "tcp_endpoint"]
 
@@ -50,7 +52,13 @@ _CREDENTIAL_HEADERS = frozenset({"authorization", "cookie", "proxy-authorization
 _LOCATION_SAFE = "".join(chr(c) for c in range(0x21, 0x7F))
 
 
-def tcp_endpoint(reactor: Any, host: str, port: int, timeout: float) -> Any:
+def tcp_endpoint(
+    reactor: Any,
+    host: str,
+    port: int,
+    timeout: float,
+    on_resolved: Callable[[], None] | None = None,
+) -> Any:
     """
     The TCP client endpoint (an C{IStreamClientEndpoint}) for C{host} and C{port}.
 
@@ -61,6 +69,9 @@ def tcp_endpoint(reactor: Any, host: str, port: int, timeout: float) -> Any:
     machinery, and report a refused connection only at its next 0.3 s attempt tick: most of
     the cost of a request to a local server, and a needless delay on refusal (for
     C{twistsock probe} too, which reports the time taken).
+
+    @param on_resolved: called when a host name has been resolved (see
+        L{timed_resolution}).
     """
     # Imported when first needed: plain http to an address needs no endpoint at all.
     from twisted.internet.endpoints import (
@@ -73,15 +84,21 @@ def tcp_endpoint(reactor: Any, host: str, port: int, timeout: float) -> Any:
         return TCP4ClientEndpoint(reactor, host, port, timeout=timeout)
     if isIPv6Address(host):
         return TCP6ClientEndpoint(reactor, host, port, timeout=timeout)
-    return HostnameEndpoint(reactor, host, port, timeout=timeout)
+    return HostnameEndpoint(timed_resolution(reactor, on_resolved), host, port, timeout=timeout)
 
 
-def _endpoint(reactor: Any, url: ParsedURL, connect_timeout: float, tls_verify: bool) -> Any:
+def _endpoint(
+    reactor: Any,
+    url: ParsedURL,
+    connect_timeout: float,
+    tls_verify: bool,
+    on_resolved: Callable[[], None] | None = None,
+) -> Any:
     """
     The client endpoint for C{url}: L{tcp_endpoint}, wrapped in TLS for C{https}.  (Plain
     C{http} to an IP literal needs no endpoint at all: see L{_Fetch.get}.)
     """
-    endpoint = tcp_endpoint(reactor, url.host, url.port, connect_timeout)
+    endpoint = tcp_endpoint(reactor, url.host, url.port, connect_timeout, on_resolved)
     if url.scheme == "https":
         from twisted.internet.endpoints import wrapClientTLS
 
@@ -129,7 +146,7 @@ class _Fetch:
         connect_timeout: float,
         max_body_size: int,
         tls_verify: bool,
-        observer: TransferObserver | None,
+        observer: TimedObserver,
         stream: Callable[[ResponseHead], object] | None = None,
         follow_redirects: bool = False,
         client: Client | None = None,
@@ -148,6 +165,7 @@ class _Fetch:
         """Connect and read one response; connection failures become L{FetchError}s."""
         url = request.url
         self.current = url.url
+        self.observer.request_started(url.url)
         stream = None if self.stream is None else self._stream_to
         if self.client is not None:
             return self.client.request(
@@ -167,7 +185,13 @@ class _Fetch:
             # (one more call per dataReceived) and connection Deferred.
             self.reactor.connectTCP(url.host, url.port, factory, timeout=self.connect_timeout)
             return factory.response
-        endpoint = _endpoint(self.reactor, url, self.connect_timeout, self.tls_verify)
+        endpoint = _endpoint(
+            self.reactor,
+            url,
+            self.connect_timeout,
+            self.tls_verify,
+            on_resolved=self.observer.name_resolved,
+        )
         return factory.connect(endpoint, connect_timeout=self.connect_timeout)
 
     def _stream_to(self, head: ResponseHead) -> object:
@@ -306,12 +330,13 @@ def fetch_with_observer(
         )
     if reactor is None:
         from twisted.internet import reactor
+    timed = TimedObserver(reactor.seconds, observer)
     job = _Fetch(
         reactor,
         connect_timeout,
         max_body_size,
         tls_verify,
-        observer,
+        timed,
         stream,
         follow_redirects,
         client,
@@ -329,4 +354,18 @@ def fetch_with_observer(
         except Exception:  # a reactor's connectTCP may raise at once
             attempt = fail()
     # The deadline names the URL being fetched when it passes (a redirect's, perhaps).
-    return with_deadline(attempt, timeout, reactor, lambda t: OperationTimeout(job.current, t))
+    with_deadline(attempt, timeout, reactor, lambda t: OperationTimeout(job.current, t))
+    return attempt.addBoth(_timed, timed)
+
+
+def _timed(outcome: Response | Failure, timed: TimedObserver) -> Response | Failure:
+    """
+    The fetch is over: its L{Timings} go on the response, or on the L{FetchError} it
+    failed with.
+    """
+    timings = timed.timer.finished()
+    if isinstance(outcome, Response):
+        return _with_timings(outcome, timings)
+    if isinstance(outcome.value, FetchError):
+        outcome.value.timings = timings
+    return outcome

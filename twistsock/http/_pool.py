@@ -120,6 +120,8 @@ class _PooledProtocol(HTTPGetProtocol):
             keep_extra=False,
         )
         response.addBoth(self._client._served, exchange, self)
+        if self.served == 1:  # a new connection (connectionMade has just run)
+            self._observer.connected()
         self._send()
 
     def dataReceived(self, data: bytes) -> None:
@@ -379,7 +381,10 @@ class Client:
                 url.host, url.port, factory, timeout=self.connect_timeout
             )
         else:
-            endpoint = _endpoint(self.reactor, url, self.connect_timeout, self.tls_verify)
+            resolved = None if exchange.observer is None else exchange.observer.name_resolved
+            endpoint = _endpoint(
+                self.reactor, url, self.connect_timeout, self.tls_verify, on_resolved=resolved
+            )
             attempt = endpoint.connect(factory)
         exchange.connecting = attempt
         self._connecting.add(attempt)

@@ -19,6 +19,7 @@ from twisted.internet import error
 from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import (
     IConsumer,
+    IHandshakeListener,
     IPushProducer,
     ISSLTransport,
 )
@@ -62,6 +63,21 @@ class TransferObserver:
     def body_received(self, received: int) -> None:
         """C{received} body bytes in all have arrived so far."""
 
+    def request_started(self, url: str) -> None:
+        """A request for C{url} begins (the first, or one that follows a redirect)."""
+
+    def name_resolved(self) -> None:
+        """The host name of the request was resolved (not called for an IP address)."""
+
+    def connected(self) -> None:
+        """A new TCP connection for the request is established (not a reused one)."""
+
+    def tls_handshake_done(self) -> None:
+        """The TLS handshake of the request's new connection is complete."""
+
+    def response_started(self) -> None:
+        """The first byte of the response arrived."""
+
 
 def _tls_error(reason: BaseException | None, host: str) -> FetchError | None:
     """
@@ -76,7 +92,7 @@ def _tls_error(reason: BaseException | None, host: str) -> FetchError | None:
     return tls_error(reason, host)
 
 
-@implementer(IPushProducer)
+@implementer(IPushProducer, IHandshakeListener)
 class HTTPGetProtocol(Protocol):
     """
     Send one GET request and read one complete response.
@@ -104,6 +120,7 @@ class HTTPGetProtocol(Protocol):
 
     # Any transport will do (TCP, TLS, StringTransport); zope interfaces do not type-check.
     transport: Any = None
+    _observer = TransferObserver()  # until an exchange begins (a pooled connection's)
 
     def __init__(
         self,
@@ -165,6 +182,7 @@ class HTTPGetProtocol(Protocol):
         # until the cyclic garbage collector runs.
         self._reader: ResponseReader | None = reader
         self._head_told = False
+        self._started = False  # has the observer been told of the response's first byte?
         self._body_told = 0
 
     def connectionMade(self) -> None:
@@ -176,6 +194,7 @@ class HTTPGetProtocol(Protocol):
         if self.response.called:
             self.transport.abortConnection()
             return
+        self._observer.connected()
         self._send()
         if can_read_directly(self.transport, self):
             read_directly(self.transport, self._body_window, self._body_filled)
@@ -199,6 +218,10 @@ class HTTPGetProtocol(Protocol):
                 self._consumer = None
                 raise BodyWriteError("the body", str(e) or type(e).__name__) from None
         return cast(BodyWriter, getattr(target, "write", target))
+
+    def handshakeCompleted(self) -> None:
+        """The TLS handshake is complete (C{IHandshakeListener}): tell the observer."""
+        self._observer.tls_handshake_done()
 
     def pauseProducing(self) -> None:
         """The consumer of the body is full: stop reading from the connection."""
@@ -277,6 +300,9 @@ class HTTPGetProtocol(Protocol):
             if reader.body_length != self._body_told:
                 self._body_told = reader.body_length
                 self._observer.body_received(self._body_told)
+        elif not self._started and reader.received:  # the head has only begun
+            self._started = True
+            self._observer.response_started()
         result = reader.result
         if isinstance(result, Response):
             self._reader = None

@@ -8,7 +8,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, overload
 
-__all__ = ["Headers", "Response"]
+__all__ = ["Headers", "Response", "Timings"]
 
 
 @dataclass(frozen=True)
@@ -54,6 +54,44 @@ class Headers:
 
     def __len__(self) -> int:
         return len(self.pairs)
+
+
+@dataclass(frozen=True)
+class Timings:
+    """
+    When each step of a transfer was over, in seconds from its start, as curl's
+    C{--write-out} C{time_*} variables count them (read on the reactor's clock,
+    C{reactor.seconds()}).
+
+    With redirects followed, each step's time is the sum over the requests of the
+    chain of that step's time from the start of its own request (as curl adds them up),
+    so that every one stays within L{total}; L{redirect} is when the final request
+    began.  A step that did not happen counts 0: L{appconnect} for plain C{http};
+    L{namelookup} for an IP address; L{namelookup}, L{connect} and L{appconnect} for a
+    request sent on a reused persistent connection; and every step after the one that
+    failed.
+
+    @ivar namelookup: when the host name was resolved.
+    @ivar connect: when the TCP connection was established.
+    @ivar appconnect: when the TLS handshake was complete (C{https}).
+    @ivar pretransfer: when the request was about to be sent (after the handshake).
+    @ivar starttransfer: when the first byte of the response arrived.
+    @ivar total: when the transfer was over, complete or failed.
+    @ivar redirect: when the final request of a redirect chain began (0 without
+        redirects).
+    """
+
+    namelookup: float = 0.0
+    connect: float = 0.0
+    appconnect: float = 0.0
+    pretransfer: float = 0.0
+    starttransfer: float = 0.0
+    total: float = 0.0
+    redirect: float = 0.0
+
+
+NO_TIMINGS = Timings()
+"""The L{Timings} of a response that nobody timed (all 0)."""
 
 
 class _RawBytes:
@@ -110,6 +148,9 @@ class Response:
         before the body.
     @ivar trailers: the trailer fields of a chunked body, if any.
     @ivar history: the earlier responses, oldest first, when redirects were followed.
+    @ivar timings: when each step of the transfer was over (the whole redirect chain, on
+        the final response fetched by L{twistsock.http.fetch}; all 0 on a response
+        built otherwise and on those of C{history}).
     """
 
     url: str
@@ -122,6 +163,7 @@ class Response:
     head_length: int = 0
     trailers: Headers = field(default_factory=Headers)
     history: tuple[Response, ...] = ()
+    timings: Timings = NO_TIMINGS
 
     @property
     def head(self) -> bytes:
@@ -136,4 +178,14 @@ def _with_raw_pieces(response: Response, pieces: Sequence[bytes]) -> Response:
     and that nobody has seen yet.
     """
     response.__dict__["_raw"] = tuple(pieces)
+    return response
+
+
+def _with_timings(response: Response, timings: Timings) -> Response:
+    """
+    Set C{response.timings}, in place: for L{twistsock.http.fetch}, on the response it is
+    about to hand over and that nobody has seen yet (C{dataclasses.replace} would join
+    C{raw}, and copy the response, for one field).
+    """
+    response.__dict__["timings"] = timings
     return response
