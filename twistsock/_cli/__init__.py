@@ -70,6 +70,10 @@ def _parser() -> Parser:
     get.add_argument("-S", "--show-error", action="store_true", help="errors even with -s")
     get.add_argument("-v", "--verbose", action="store_true", help="headers on stderr")
     get.add_argument("-k", "--insecure", action="store_true", help="skip TLS verification")
+    get.add_argument(
+        "-w", "--write-out", metavar="FORMAT",
+        help="write FORMAT after each transfer, curl's %%{variables}; @FILE, @- stdin",
+    )  # fmt: skip
 
     probe = commands.add_parser("probe", help="check whether TCP ports accept connections")
     probe.add_argument("targets", nargs="+", metavar="HOST:PORT", help="e.g. [::1]:80")

@@ -11,16 +11,19 @@ import sys
 import tempfile
 from contextlib import suppress
 from typing import IO, Any
+from urllib.parse import urljoin
 
 from twisted.internet.defer import CancelledError, Deferred, gatherResults
 
 from twistsock._cli._command import EXIT_INTERRUPTED, on_shutdown, run
+from twistsock._cli._write_out import STDOUT, TransferInfo, parse_head, read_format, write_out
 from twistsock.http._errors import BodyTooLarge, BodyWriteError, FetchError, HTTPStatusError
-from twistsock.http._fetch import fetch_with_observer
+from twistsock.http._fetch import REDIRECT_CODES, fetch_with_observer
 from twistsock.http._pool import Client
 from twistsock.http._protocol import TransferObserver
 from twistsock.http._reader import ResponseHead
 from twistsock.http._request import GetRequest, parse_header_line, parse_url
+from twistsock.http._response import Response, Timings
 
 __all__ = ["EXIT_WRITE_ERROR", "AtomicFile", "get_command", "write_atomically"]
 
@@ -36,7 +39,27 @@ def get_command(options: argparse.Namespace) -> int:
         headers = [parse_header_line(line) for line in options.header]
     except FetchError as e:
         return _report(options, e)
+    if options.write_out is not None and options.write_out.startswith("@"):
+        options.write_out = _read_write_out(options, options.write_out[1:])
     return run(_get, options, headers)
+
+
+def _read_write_out(options: argparse.Namespace, name: str) -> str:
+    """
+    The C{-w} format in the file C{name} (C{-}: stdin), read as curl reads it; a file
+    that cannot be read gives a warning (unless C{-s}) and an empty format, as curl.
+    """
+    try:
+        if name == "-":
+            data = sys.stdin.read()
+        else:
+            with open(name, encoding="utf-8", errors="surrogateescape") as f:
+                data = f.read()
+    except (OSError, UnicodeError) as e:
+        if not options.silent:
+            sys.stderr.write(f"twistsock: Warning: Failed to read {name}: {e}\n")
+        return ""
+    return read_format(data)
 
 
 def _report(options: argparse.Namespace, e: FetchError) -> int:
@@ -53,22 +76,38 @@ class _Terminal(TransferObserver):
 
     @ivar heads: the heads of the responses received so far, as received (C{-i} writes
         those of the redirects before the final one).
+    @ivar urls: the URLs requested so far (the redirects followed, after the first).
+    @ivar connects: the new connections made.
+    @ivar request_bytes: the bytes of the requests sent.
+    @ivar received: the body bytes of the last response received so far.
     """
 
     def __init__(self, stream: IO[str], verbose: bool, progress: bool) -> None:
         self.heads: list[bytes] = []
+        self.urls: list[str] = []
+        self.connects = 0
+        self.request_bytes = 0
+        self.received = 0
         self._stream = stream
         self._verbose = verbose
         self._progress = progress
         self._bar: Any = None
 
+    def request_started(self, url: str) -> None:
+        self.urls.append(url)
+
+    def connected(self) -> None:
+        self.connects += 1
+
     def request_sent(self, request: GetRequest, data: bytes) -> None:
+        self.request_bytes += len(data)
         if self._verbose:
             self._stream.write(f"* GET {request.url.url}\n")
             self._lines(">", data)
 
     def response_head(self, head: bytes, content_length: int | None) -> None:
         self.heads.append(head)
+        self.received = 0
         if self._verbose:
             self._lines("<", head)
         if self._progress:
@@ -80,6 +119,7 @@ class _Terminal(TransferObserver):
             )
 
     def body_received(self, received: int) -> None:
+        self.received = received
         if self._bar is not None:
             self._bar.update(received - self._bar.n)
 
@@ -202,6 +242,11 @@ class _Output:
         self._held: list[bytes] | None = [] if hold_stdout else None
 
     @property
+    def written(self) -> int:
+        """The body bytes written so far (streamed bodies only)."""
+        return self._written
+
+    @property
     def where(self) -> str:
         """The output's name in messages."""
         return self._output if self._output is not None and self.to_file else "stdout"
@@ -264,7 +309,7 @@ async def _get(reactor: Any, options: argparse.Namespace, headers: list[tuple[st
     urls: list[str] = options.urls
     outputs: list[str | None] = [*options.output, *[None] * len(urls)][: len(urls)]
     if len(urls) == 1:
-        return await _transfer(reactor, options, headers, urls[0], outputs[0], None)
+        return await _transfer(reactor, options, headers, urls[0], outputs[0], None, 0)
     width = options.parallel_max if options.parallel else 1
     client = Client(
         reactor=reactor,
@@ -276,15 +321,15 @@ async def _get(reactor: Any, options: argparse.Namespace, headers: list[tuple[st
         tls_verify=not options.insecure,
     )
     status = 0
-    pending = iter(zip(urls, outputs, strict=True))
+    pending = iter(enumerate(zip(urls, outputs, strict=True)))
     stopped = False
 
     async def worker() -> None:
         nonlocal status, stopped
-        for url, output in pending:
+        for number, (url, output) in pending:
             if stopped:
                 return
-            code = await _transfer(reactor, options, headers, url, output, client)
+            code = await _transfer(reactor, options, headers, url, output, client, number)
             if code == EXIT_INTERRUPTED:
                 stopped = True
             if code:
@@ -306,8 +351,12 @@ async def _transfer(
     url: str,
     output_name: str | None,
     client: Client | None,
+    urlnum: int,
 ) -> int:
-    """Fetch C{url} and write its result; return the exit status."""
+    """
+    Fetch C{url} (number C{urlnum} of the command's URLs) and write its result, then the
+    C{-w} format; return the exit status.
+    """
     to_file = output_name is not None and output_name != "-"  # -o -: stdout, as curl
     progress = to_file and client is None and not options.silent and sys.stderr.isatty()
     terminal = _Terminal(sys.stderr, options.verbose, progress)
@@ -331,6 +380,8 @@ async def _transfer(
         client=client,
     )
     interrupted = on_shutdown(reactor, fetching.cancel)
+    response: Response | None = None
+    failure: FetchError | None = None
     try:
         response = await fetching
         if options.fail and response.code >= 400:
@@ -343,22 +394,87 @@ async def _transfer(
         if output.file is not None:
             output.file.discard()
         output.flush()
-        return _report(options, e)
+        failure = e
     finally:
         terminal.close()
         interrupted(done=True)
-    try:
-        output.flush()
-        if output.file is not None:
-            output.file.commit()
-        elif options.raw:
-            data = b"".join(hop.raw for hop in (*response.history, response))
-            if to_file:
-                assert output_name is not None
-                write_atomically(output_name, data)
-            else:
-                sys.stdout.buffer.write(data)
-                sys.stdout.buffer.flush()
-    except OSError as e:
-        return _report(options, BodyWriteError(output.where, e.strerror or str(e)))
-    return 0
+    if failure is None:
+        assert response is not None
+        try:
+            output.flush()
+            if output.file is not None:
+                output.file.commit()
+            elif options.raw:
+                data = b"".join(hop.raw for hop in (*response.history, response))
+                if to_file:
+                    assert output_name is not None
+                    write_atomically(output_name, data)
+                else:
+                    sys.stdout.buffer.write(data)
+                    sys.stdout.buffer.flush()
+        except OSError as e:
+            failure = BodyWriteError(output.where, e.strerror or str(e))
+    status = 0 if failure is None else _report(options, failure)
+    if options.write_out is not None:
+        # The body's size: held in the response, or streamed out (or, cut short, what
+        # arrived of it).
+        received = len(response.body) if response is not None else 0
+        received = max(received, output.written, terminal.received)
+        info = _transfer_info(terminal, url, urlnum, output_name, response, failure, received)
+        _write_pieces(write_out(options.write_out, info))
+    return status
+
+
+def _transfer_info(
+    terminal: _Terminal,
+    url: str,
+    urlnum: int,
+    output_name: str | None,
+    response: Response | None,
+    failure: FetchError | None,
+    received: int,
+) -> TransferInfo:
+    """What the transfer of C{url} did, for C{-w}: from what C{terminal} saw, and how it ended."""
+    urls = terminal.urls or [url]
+    effective = urls[-1]
+    version, code, fields = "0", 0, tuple[tuple[str, str], ...]()
+    if len(terminal.heads) >= len(urls):  # the last request got its response's head
+        version, code, fields = parse_head(terminal.heads[-1])
+    redirect_url = None
+    location = next((v for n, v in fields if n.lower() == "location"), "")
+    if code in REDIRECT_CODES and location:
+        with suppress(ValueError):
+            redirect_url = urljoin(effective, location)
+    timings = None if failure is None else failure.timings
+    if timings is None:
+        timings = response.timings if response is not None else Timings()
+    return TransferInfo(
+        url=url,
+        urlnum=urlnum,
+        url_effective=effective,
+        exitcode=0 if failure is None else failure.curl_exit_code,
+        errormsg=None if failure is None else str(failure),
+        http_code=code,
+        http_version=version,
+        headers=fields,
+        size_download=received,
+        size_header=sum(map(len, terminal.heads)),
+        size_request=terminal.request_bytes,
+        num_connects=terminal.connects,
+        num_redirects=len(urls) - 1,
+        redirect_url=redirect_url,
+        filename_effective=None if output_name in (None, "-") else output_name,
+        scheme=effective.partition(":")[0].upper() if terminal.request_bytes else None,
+        timings=timings,
+    )
+
+
+def _write_pieces(pieces: list[tuple[str, str]]) -> None:
+    """Write what L{write_out} made, each piece to stdout or stderr."""
+    for target, text in pieces:
+        if target == STDOUT:
+            sys.stdout.buffer.write(text.encode("utf-8", "surrogateescape"))
+            sys.stdout.buffer.flush()
+        else:
+            sys.stderr.write(text)
+            sys.stderr.flush()

@@ -282,8 +282,10 @@ def fetch(
         are not streamed.
     @param client: the L{Client} whose connections to use, if any.
 
-    @return: fires with the L{Response} (its C{history} holds the redirect responses), or
-        fails with a L{twistsock.http.FetchError} subclass.  Cancelling it aborts the connection.
+    @return: fires with the L{Response} (its C{history} holds the redirect responses, its
+        C{timings} when each step of the transfer was over, read on C{reactor}'s clock: see
+        L{twistsock.http.Timings}), or fails with a L{twistsock.http.FetchError} subclass
+        (with the C{timings} of what was done).  Cancelling it aborts the connection.
     """
     return fetch_with_observer(
         url,
