@@ -62,7 +62,7 @@ class Resolutions:
 def connect(memory: MemoryReactorClock, index: int = -1) -> StringTransport:
     """Complete connection attempt number C{index} onto a new L{StringTransport}."""
     factory = memory.tcpClients[index][2]
-    protocol = factory.buildProtocol(IPv4Address("TCP", "127.0.0.1", 80))
+    protocol: Any = factory.buildProtocol(IPv4Address("TCP", "127.0.0.1", 80))
     transport = StringTransport()
     protocol.makeConnection(transport)
     transport.protocol = protocol  # type: ignore[attr-defined]
@@ -232,7 +232,7 @@ class MemoryTimingTests(SynchronousTestCase):
     def setUp(self) -> None:
         self.memory = MemoryReactorClock()
         self.resolutions = Resolutions()
-        self.memory.installNameResolver(self.resolutions)  # type: ignore[no-untyped-call]
+        self.memory.installNameResolver(self.resolutions)
 
     def test_host_name(self) -> None:
         """
@@ -319,7 +319,8 @@ class MemoryTimingTests(SynchronousTestCase):
         d = fetch("http://127.0.0.1/", reactor=self.memory)
         self.memory.advance(2)
         factory = self.memory.tcpClients[0][2]
-        factory.clientConnectionFailed(None, Failure(error.ConnectionRefusedError()))
+        refused = Failure(error.ConnectionRefusedError())
+        factory.clientConnectionFailed(None, refused)  # type: ignore[arg-type]
         e = self.failureResultOf(d, ConnectionRefused).value
         self.assertEqual(e.timings, Timings(total=2))
 

@@ -420,6 +420,8 @@ async def _transfer(
         # arrived of it).
         received = len(response.body) if response is not None else 0
         received = max(received, output.written, terminal.received)
+        if isinstance(failure, HTTPStatusError):
+            received = 0  # curl stops at the head: no body was downloaded
         info = _transfer_info(terminal, url, urlnum, output_name, response, failure, received)
         _write_pieces(write_out(options.write_out, info))
     return status
