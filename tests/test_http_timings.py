@@ -32,12 +32,14 @@ from twistsock import (
 )
 from twistsock.http import Timings as HTTPTimings
 from twistsock.http._protocol import TransferObserver
+from twistsock.http._request import build_request, parse_url
 from twistsock.http._response import Headers
-from twistsock.http._timings import TimedObserver, TransferTimer, timed_resolution
+from twistsock.http._timings import TransferTimer, timed_observer, timed_resolution
 
 reactor: Any = _reactor
 
 OK = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+REQUEST = build_request(parse_url("http://x/"), [])
 
 
 class Resolutions:
@@ -96,10 +98,10 @@ class TransferTimerTests(SynchronousTestCase):
         plain http) is 0.
         """
         timer = TransferTimer(Ticks(10, 10, 11, 13, 13, 16, 20))
-        timer.request_started()
+        timer.request_started("http://x/")
         timer.name_resolved()
         timer.connected()
-        timer.request_sent()
+        timer.request_sent(REQUEST, b"")
         timer.response_started()
         self.assertEqual(
             timer.finished(),
@@ -112,9 +114,9 @@ class TransferTimerTests(SynchronousTestCase):
         the handshake is over.
         """
         timer = TransferTimer(Ticks(0, 0, 1, 1, 4, 5, 6))
-        timer.request_started()
+        timer.request_started("http://x/")
         timer.connected()
-        timer.request_sent()
+        timer.request_sent(REQUEST, b"")
         timer.tls_handshake_done()
         timer.response_started()
         timer.response_started()  # the first byte counts; later ones do not
@@ -129,12 +131,12 @@ class TransferTimerTests(SynchronousTestCase):
         C{redirect} is when the last request began; a reused connection adds no connect.
         """
         timer = TransferTimer(Ticks(0, 0, 1, 2, 3, 5, 6, 8, 9))
-        timer.request_started()  # 0
+        timer.request_started("http://x/")  # 0
         timer.connected()  # 1
-        timer.request_sent()  # 2
+        timer.request_sent(REQUEST, b"")  # 2
         timer.response_started()  # 3
-        timer.request_started()  # 5: a redirect, on the same connection
-        timer.request_sent()  # 6
+        timer.request_started("http://x/")  # 5: a redirect, on the same connection
+        timer.request_sent(REQUEST, b"")  # 6
         timer.response_started()  # 8
         self.assertEqual(
             timer.finished(),
@@ -145,14 +147,15 @@ class TransferTimerTests(SynchronousTestCase):
     def test_finished_once(self) -> None:
         """The total is fixed by the first call of C{finished}."""
         timer = TransferTimer(Ticks(0, 0, 2))
-        timer.request_started()
+        timer.request_started("http://x/")
         self.assertEqual(timer.finished().total, 2)
         self.assertEqual(timer.finished().total, 2)
 
     def test_observer(self) -> None:
         """
-        L{TimedObserver} times the events and passes each on to the caller's observer;
-        C{body_received} is the caller's own method; a whole head is the first byte.
+        L{timed_observer} with another observer times the events and passes each on to
+        it; C{body_received} is that observer's own method; a whole head is the first
+        byte.  Without one, the timer alone.
         """
         seen: list[object] = []
 
@@ -182,12 +185,12 @@ class TransferTimerTests(SynchronousTestCase):
                 seen.append(received)
 
         inner = Inner()
-        observer = TimedObserver(Ticks(0, 0, 1, 2, 3, 4, 5, 6, 7), inner)
+        observer = timed_observer(Ticks(0, 0, 1, 2, 3, 4, 5, 6, 7), inner)
         self.assertEqual(observer.body_received, inner.body_received)
         observer.request_started("http://x/")
         observer.name_resolved()
         observer.connected()
-        observer.request_sent(None, b"GET")  # type: ignore[arg-type]
+        observer.request_sent(REQUEST, b"GET")
         observer.tls_handshake_done()
         observer.response_head(b"HTTP/1.1 200 OK\r\n\r\n", None)
         observer.response_started()
@@ -206,11 +209,15 @@ class TransferTimerTests(SynchronousTestCase):
             ],
         )
         self.assertEqual(
-            observer.timer.finished(),
+            observer.finished(),
             Timings(
                 namelookup=1, connect=2, appconnect=4, pretransfer=4, starttransfer=5, total=6
             ),
         )
+
+    def test_timer_alone(self) -> None:
+        """Without another observer, L{timed_observer} is a plain L{TransferTimer}."""
+        self.assertIs(type(timed_observer(Ticks(0), None)), TransferTimer)
 
     def test_timings_value(self) -> None:
         """
@@ -254,6 +261,9 @@ class MemoryTimingTests(SynchronousTestCase):
             response.timings,
             Timings(namelookup=1, connect=3, pretransfer=3, starttransfer=6, total=10),
         )
+        self.memory.advance(5)
+        self.assertIs(response.timings, response.timings)  # built once, when first read
+        self.assertEqual(response.timings.total, 10)
 
     def test_ip_address(self) -> None:
         """An IP address is not resolved: its name lookup takes no time."""

@@ -38,7 +38,7 @@ from twistsock.http._request import (
     validate_headers,
 )
 from twistsock.http._response import Response, _with_timings
-from twistsock.http._timings import TimedObserver, timed_resolution
+from twistsock.http._timings import TransferTimer, timed_observer, timed_resolution
 
 __all__ = ["REDIRECT_CODES", "fetch", "fetch_with_observer", "tcp_endpoint"]
 
@@ -146,7 +146,7 @@ class _Fetch:
         connect_timeout: float,
         max_body_size: int,
         tls_verify: bool,
-        observer: TimedObserver,
+        observer: TransferTimer,
         stream: Callable[[ResponseHead], object] | None = None,
         follow_redirects: bool = False,
         client: Client | None = None,
@@ -332,13 +332,13 @@ def fetch_with_observer(
         )
     if reactor is None:
         from twisted.internet import reactor
-    timed = TimedObserver(reactor.seconds, observer)
+    timer = timed_observer(reactor.seconds, observer)
     job = _Fetch(
         reactor,
         connect_timeout,
         max_body_size,
         tls_verify,
-        timed,
+        timer,
         stream,
         follow_redirects,
         client,
@@ -357,17 +357,17 @@ def fetch_with_observer(
             attempt = fail()
     # The deadline names the URL being fetched when it passes (a redirect's, perhaps).
     with_deadline(attempt, timeout, reactor, lambda t: OperationTimeout(job.current, t))
-    return attempt.addBoth(_timed, timed)
+    return attempt.addBoth(_timed, timer)
 
 
-def _timed(outcome: Response | Failure, timed: TimedObserver) -> Response | Failure:
+def _timed(outcome: Response | Failure, timer: TransferTimer) -> Response | Failure:
     """
     The fetch is over: its L{Timings} go on the response, or on the L{FetchError} it
     failed with.
     """
-    timings = timed.timer.finished()
     if isinstance(outcome, Response):
-        return _with_timings(outcome, timings)
+        timer.finish()
+        return _with_timings(outcome, timer.finished)  # built if it is read
     if isinstance(outcome.value, FetchError):
-        outcome.value.timings = timings
+        outcome.value.timings = timer.finished()
     return outcome

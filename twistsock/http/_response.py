@@ -4,7 +4,7 @@ The result of a fetch: an immutable L{Response} and its immutable L{Headers}.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, overload
 
@@ -94,6 +94,33 @@ NO_TIMINGS = Timings()
 """The L{Timings} of a response that nobody timed (all 0)."""
 
 
+class _LazyTimings:
+    """
+    The descriptor behind L{Response.timings}: a L{Timings} in, a L{Timings} out, but a
+    fetched response holds the callable that makes its L{Timings} (see L{_with_timings}),
+    called when C{timings} is first read: most callers never read it, and building it
+    costs more than the rest of the timing of a request.
+    """
+
+    @overload
+    def __get__(self, obj: None, objtype: Any = None) -> Timings: ...
+
+    @overload
+    def __get__(self, obj: object, objtype: Any = None) -> Timings: ...
+
+    def __get__(self, obj: object | None, objtype: Any = None) -> Timings:
+        if obj is None:
+            return NO_TIMINGS  # the dataclass's default
+        value: Timings | Callable[[], Timings] = obj.__dict__["_timings"]
+        if not isinstance(value, Timings):
+            value = obj.__dict__["_timings"] = value()
+        return value
+
+    def __set__(self, obj: object, value: Timings) -> None:
+        # Only reached from the dataclass __init__ (see _RawBytes.__set__).
+        obj.__dict__["_timings"] = value
+
+
 class _RawBytes:
     """
     The descriptor behind L{Response.raw}: C{bytes} in, C{bytes} out, but a response read
@@ -163,7 +190,7 @@ class Response:
     head_length: int = 0
     trailers: Headers = field(default_factory=Headers)
     history: tuple[Response, ...] = ()
-    timings: Timings = NO_TIMINGS
+    timings: _LazyTimings = _LazyTimings()  # Timings; NO_TIMINGS by default
 
     @property
     def head(self) -> bytes:
@@ -181,11 +208,12 @@ def _with_raw_pieces(response: Response, pieces: Sequence[bytes]) -> Response:
     return response
 
 
-def _with_timings(response: Response, timings: Timings) -> Response:
+def _with_timings(response: Response, timings: Callable[[], Timings]) -> Response:
     """
-    Set C{response.timings}, in place: for L{twistsock.http.fetch}, on the response it is
-    about to hand over and that nobody has seen yet (C{dataclasses.replace} would join
-    C{raw}, and copy the response, for one field).
+    Make C{response.timings} what C{timings} returns, called when it is first read: for
+    L{twistsock.http.fetch}, on the response it is about to hand over and that nobody has
+    seen yet (C{dataclasses.replace} would join C{raw}, and copy the response, for one
+    field).
     """
-    response.__dict__["timings"] = timings
+    response.__dict__["_timings"] = timings
     return response

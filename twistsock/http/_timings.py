@@ -1,7 +1,7 @@
 """
-The timing of a fetch: L{TransferTimer} notes when each step of each request of a
-redirect chain was over and adds them up as curl does; L{TimedObserver} feeds it from a
-transfer's events; L{timed_resolution} tells when a C{HostnameEndpoint} has resolved its
+The timing of a fetch: L{TransferTimer}, an observer of the transfer, notes when each
+step of each request of a redirect chain was over and adds them up as curl does;
+L{timed_resolution} tells when a C{HostnameEndpoint} has resolved its
 name, a step that the endpoint otherwise hides inside its connection attempt.
 """
 
@@ -21,35 +21,23 @@ from twistsock.http._protocol import TransferObserver
 from twistsock.http._request import GetRequest
 from twistsock.http._response import Timings
 
-__all__ = ["TimedObserver", "TransferTimer", "timed_resolution"]
+__all__ = ["TransferTimer", "timed_observer", "timed_resolution"]
 
 
-class TransferTimer:
+class TransferTimer(TransferObserver):
     """
-    When each step of a transfer was over, read on a clock (C{reactor.seconds}).
+    When each step of a transfer was over, read on a clock (C{reactor.seconds}): the
+    observer L{twistsock.http.fetch} gives every transfer (see L{timed_observer}).
 
-    Sans-IO: the caller says when a step is over and the timer reads the clock once.
-    Each request of a redirect chain is timed from its own start, and each step's times
-    are added up over the chain (curl's C{Curl_pgrsTime}): a step that a request skips
-    (the name lookup of an IP address, the connection of a reused one) adds nothing.
+    Sans-IO: it is told when a step is over and reads the clock once.  Each request of a
+    redirect chain is timed from its own start, and each step's times are added up over
+    the chain (curl's C{Curl_pgrsTime}): a step that a request skips (the name lookup of
+    an IP address, the connection of a reused one) adds nothing.
 
     @ivar start: when the transfer began.
+    @ivar requests: the requests begun so far.
+    @ivar redirect: when the last request began, from the start (0 for the first).
     """
-
-    __slots__ = (
-        "_appconnect",
-        "_begun",
-        "_connect",
-        "_namelookup",
-        "_pretransfer",
-        "_seconds",
-        "_starttransfer",
-        "_sums",
-        "redirect",
-        "requests",
-        "start",
-        "total",
-    )
 
     def __init__(self, seconds: Callable[[], float]) -> None:
         """@param seconds: the clock, such as C{reactor.seconds}."""
@@ -57,11 +45,8 @@ class TransferTimer:
         self.start = self._begun = seconds()
         self.redirect = 0.0
         self.requests = 0
-        self.total: float | None = None
+        self._total: float | None = None
         self._sums = [0.0, 0.0, 0.0, 0.0, 0.0]
-        self._clear()
-
-    def _clear(self) -> None:
         self._namelookup: float | None = None
         self._connect: float | None = None
         self._appconnect: float | None = None
@@ -88,15 +73,16 @@ class TransferTimer:
         )
         return [s if t is None else s + t - begun for s, t in zip(self._sums, steps, strict=True)]
 
-    def request_started(self) -> None:
+    def request_started(self, url: str) -> None:
         """A request begins; the one before it (a redirect), if any, is over."""
         now = self._seconds()
         if self.requests:
             self._sums = self._chain_times()
             self.redirect = now - self.start
+            self._namelookup = self._connect = self._appconnect = None
+            self._pretransfer = self._starttransfer = None
         self.requests += 1
         self._begun = now
-        self._clear()
 
     def name_resolved(self) -> None:
         self._namelookup = self._seconds()
@@ -107,7 +93,7 @@ class TransferTimer:
     def tls_handshake_done(self) -> None:
         self._appconnect = self._seconds()
 
-    def request_sent(self) -> None:
+    def request_sent(self, request: GetRequest, data: bytes) -> None:
         if self._pretransfer is None:
             self._pretransfer = self._seconds()
 
@@ -115,10 +101,19 @@ class TransferTimer:
         if self._starttransfer is None:
             self._starttransfer = self._seconds()
 
+    def response_head(self, head: bytes, content_length: int | None) -> None:
+        if self._starttransfer is None:  # the head arrived whole: its first byte too
+            self._starttransfer = self._seconds()
+
+    def finish(self) -> None:
+        """The transfer is over now (the first call counts)."""
+        if self._total is None:
+            self._total = self._seconds() - self.start
+
     def finished(self) -> Timings:
-        """The transfer is over: the L{Timings} of the whole of it."""
-        if self.total is None:
-            self.total = self._seconds() - self.start
+        """The L{Timings} of the whole transfer, over now if L{finish} was not called."""
+        self.finish()
+        assert self._total is not None
         namelookup, connect, appconnect, pretransfer, starttransfer = self._chain_times()
         return Timings(
             namelookup=namelookup,
@@ -126,52 +121,57 @@ class TransferTimer:
             appconnect=appconnect,
             pretransfer=pretransfer,
             starttransfer=starttransfer,
-            total=self.total,
+            total=self._total,
             redirect=self.redirect,
         )
 
 
-class TimedObserver(TransferObserver):
+class _ForwardingTimer(TransferTimer):
     """
-    The observer L{twistsock.http.fetch} gives every transfer: it times the steps with a
-    L{TransferTimer} and passes every event on to the caller's observer, if any.
-
-    C{body_received}, called for every piece of a body, is the caller's own bound method
-    (or the default no-op): timing adds no call per piece.
+    A L{TransferTimer} that passes every event on to another observer (the command
+    line's).  C{body_received}, called for every piece of a body, is that observer's own
+    bound method: timing adds no call per piece.
     """
 
-    def __init__(self, seconds: Callable[[], float], inner: TransferObserver | None) -> None:
-        self.timer = TransferTimer(seconds)
-        self._inner = inner if inner is not None else TransferObserver()
-        self.body_received = self._inner.body_received  # type: ignore[method-assign]
+    def __init__(self, seconds: Callable[[], float], inner: TransferObserver) -> None:
+        super().__init__(seconds)
+        self._inner = inner
+        self.body_received = inner.body_received  # type: ignore[method-assign]
 
     def request_started(self, url: str) -> None:
-        self.timer.request_started()
+        super().request_started(url)
         self._inner.request_started(url)
 
     def name_resolved(self) -> None:
-        self.timer.name_resolved()
+        super().name_resolved()
         self._inner.name_resolved()
 
     def connected(self) -> None:
-        self.timer.connected()
+        super().connected()
         self._inner.connected()
 
     def tls_handshake_done(self) -> None:
-        self.timer.tls_handshake_done()
+        super().tls_handshake_done()
         self._inner.tls_handshake_done()
 
     def request_sent(self, request: GetRequest, data: bytes) -> None:
-        self.timer.request_sent()
+        super().request_sent(request, data)
         self._inner.request_sent(request, data)
 
     def response_started(self) -> None:
-        self.timer.response_started()
+        super().response_started()
         self._inner.response_started()
 
     def response_head(self, head: bytes, content_length: int | None) -> None:
-        self.timer.response_started()  # the head arrived whole: its first byte too
+        super().response_head(head, content_length)
         self._inner.response_head(head, content_length)
+
+
+def timed_observer(seconds: Callable[[], float], inner: TransferObserver | None) -> TransferTimer:
+    """A L{TransferTimer} on the clock C{seconds}, passing events on to C{inner}, if any."""
+    if inner is None:
+        return TransferTimer(seconds)
+    return _ForwardingTimer(seconds, inner)
 
 
 @implementer(IResolutionReceiver)
