@@ -429,6 +429,21 @@ class CurlComparisonTests(TestCase):
             self.assertEqual(get_code, curl_code, argv)
 
     @inlineCallbacks
+    def test_effective_url(self) -> Any:
+        """
+        C{url} is the URL as given; C{url_effective} has a lower-case scheme and a path,
+        as curl writes it.
+        """
+        w = "%{url} %{url_effective}\\n"
+        urls = [f"HTTP://127.0.0.1:{self.port}", f"http://127.0.0.1:{self.port}?q#f"]
+        for url in urls:
+            (curl_out, _, _), (get_out, _, _) = yield self.both(
+                "-s", "-o", "/dev/null", "-w", w, url
+            )
+            self.assertEqual(get_out, curl_out)
+        self.assertEqual(get_out, f"{urls[1]} http://127.0.0.1:{self.port}/?q#f\n".encode())
+
+    @inlineCallbacks
     def test_failure(self) -> Any:
         """
         A refused connection: C{000}, exit code 7 and C{num_connects} 0, as curl (the

@@ -438,7 +438,7 @@ def _transfer_info(
 ) -> TransferInfo:
     """What the transfer of C{url} did, for C{-w}: from what C{terminal} saw, and how it ended."""
     urls = terminal.urls or [url]
-    effective = urls[-1]
+    effective = _as_curl_writes(urls[-1])
     version, code, fields = "0", 0, tuple[tuple[str, str], ...]()
     if len(terminal.heads) >= len(urls):  # the last request got its response's head
         version, code, fields = parse_head(terminal.heads[-1])
@@ -469,6 +469,18 @@ def _transfer_info(
         scheme=effective.partition(":")[0].upper() if terminal.request_bytes else None,
         timings=timings,
     )
+
+
+def _as_curl_writes(url: str) -> str:
+    """
+    C{url} (absolute, http or https) as curl writes an effective URL: the scheme in lower
+    case, and C{/} for an empty path.
+    """
+    scheme, _, rest = url.partition("://")
+    end = next((i for i, c in enumerate(rest) if c in "/?#"), len(rest))
+    if rest[end : end + 1] != "/":
+        rest = rest[:end] + "/" + rest[end:]
+    return f"{scheme.lower()}://{rest}"
 
 
 def _write_pieces(pieces: list[tuple[str, str]]) -> None:
