@@ -202,6 +202,17 @@ class FormatTests(SynchronousTestCase):
             (0, "0", None, 7),
         )
 
+    def test_header_json(self) -> None:
+        """
+        C{%{header_json}} is the last response's fields, names in lower case with their
+        values in lists (a repeated name at its first place), one name a line, as curl.
+        """
+        self.assertEqual(
+            out("%{header_json}"),
+            '{"content-type":["text/plain"],\n"x-two":["spaced","again"]\n}',
+        )
+        self.assertEqual(out("%{header_json}", FAILED), "{\n}")
+
     def test_json_strings(self) -> None:
         """Strings in C{%{json}} are escaped as JSON."""
         info = TransferInfo(url='http://x/"\\\n', errormsg="é")
@@ -488,6 +499,17 @@ class CurlComparisonTests(TestCase):
             self.assertEqual(type(value), type(curl[key]), key)
             if not key.startswith(("time_", "speed_")) and key != "size_request":
                 self.assertEqual(value, curl[key], key)
+
+    @inlineCallbacks
+    def test_header_json(self) -> Any:
+        """C{%{header_json}} has curl's layout: the same lines, with the same names."""
+        argv = ["-s", "-o", "/dev/null", "-H", CLOSE, "-w", "%{header_json}"]
+        (curl_out, _, _), (get_out, _, _) = yield self.both(*argv, self.base + "/chunked")
+        names = [
+            [line.split(b":")[0] for line in output.splitlines()] for output in (curl_out, get_out)
+        ]
+        self.assertEqual(names[1], names[0])
+        self.assertEqual(json.loads(get_out).keys(), json.loads(curl_out).keys())
 
     @inlineCallbacks
     def test_times_in_order(self) -> Any:

@@ -7,8 +7,9 @@ The format follows curl 7.88: C{%{name}} is a variable (its name in any case), C
 C{%}, C{\\n}, C{\\r} and C{\\t} a newline, carriage return and tab; any other C{%} or
 backslash sequence is written as it is.  C{%{stdout}} and C{%{stderr}} switch where the
 rest goes, C{%{onerror}} drops the rest after a transfer that succeeded, C{%{json}} is
-every variable as one JSON object (curl's keys), and C{%header{name}} is a field of the
-last response's head.  An unknown variable is a warning on stderr and prints nothing.
+every variable as one JSON object (curl's keys), C{%{header_json}} the last response's
+header fields as one, and C{%header{name}} is one of those fields.  An unknown variable
+is a warning on stderr and prints nothing.
 """
 
 from __future__ import annotations
@@ -189,6 +190,23 @@ def _json(info: TransferInfo) -> str:
     return "{" + ",".join(members) + "}"
 
 
+def _header_json(info: TransferInfo) -> str:
+    """
+    The last response's header fields as curl's C{%{header_json}} writes them: a JSON
+    object of lower-case names, each with the list of its values, one name a line.
+    """
+    fields: dict[str, list[str]] = {}
+    for name, value in info.headers:
+        fields.setdefault(name.lower(), []).append(value.strip(" \t"))
+    members = [
+        json.dumps(name, ensure_ascii=False)
+        + ":"
+        + json.dumps(values, ensure_ascii=False, separators=(",", ":"))
+        for name, values in fields.items()
+    ]
+    return "{" + ",\n".join(members) + "\n}"
+
+
 def write_out(format: str, info: TransferInfo) -> list[tuple[str, str]]:
     """
     Expand C{format} for C{info}, as curl 7.88's C{--write-out} does.
@@ -228,6 +246,8 @@ def write_out(format: str, info: TransferInfo) -> list[tuple[str, str]]:
                     text.append(_text(kind, get(info)))
                 elif key == "json":
                     text.append(_json(info))
+                elif key == "header_json":
+                    text.append(_header_json(info))
                 elif key in (STDOUT, STDERR):
                     flush()
                     target = key
