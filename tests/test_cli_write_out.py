@@ -455,6 +455,16 @@ class CurlComparisonTests(TestCase):
         self.assertEqual(get_out, f"{urls[1]} http://127.0.0.1:{self.port}/?q#f\n".encode())
 
     @inlineCallbacks
+    def test_unsupported_scheme(self) -> Any:
+        """A URL of another scheme gets its output too, as curl (whose message differs)."""
+        w = "[%{url} %{url_effective} %{urlnum} %{http_code} %{exitcode}]"
+        (curl_out, _, curl_code), (get_out, _, get_code) = yield self.both(
+            "-s", "-w", w, "ftp2://x/y"
+        )
+        self.assertEqual((get_out, get_code), (curl_out, curl_code))
+        self.assertEqual(get_out, b"[ftp2://x/y ftp2://x/y 0 000 1]")
+
+    @inlineCallbacks
     def test_failure(self) -> Any:
         """
         A refused connection: C{000}, exit code 7 and C{num_connects} 0, as curl (the

@@ -17,7 +17,13 @@ from twisted.internet.defer import CancelledError, Deferred, gatherResults
 
 from twistsock._cli._command import EXIT_INTERRUPTED, on_shutdown, run
 from twistsock._cli._write_out import STDOUT, TransferInfo, parse_head, read_format, write_out
-from twistsock.http._errors import BodyTooLarge, BodyWriteError, FetchError, HTTPStatusError
+from twistsock.http._errors import (
+    BodyTooLarge,
+    BodyWriteError,
+    FetchError,
+    HTTPStatusError,
+    UnsupportedScheme,
+)
 from twistsock.http._fetch import REDIRECT_CODES, fetch_with_observer
 from twistsock.http._pool import Client
 from twistsock.http._protocol import TransferObserver
@@ -33,14 +39,22 @@ EXIT_WRITE_ERROR = 23
 
 def get_command(options: argparse.Namespace) -> int:
     """Check the arguments (no reactor needed for that), then fetch."""
+    if options.write_out is not None and options.write_out.startswith("@"):
+        options.write_out = _read_write_out(options, options.write_out[1:])
     try:
         for url in options.urls:
             parse_url(url)
         headers = [parse_header_line(line) for line in options.header]
     except FetchError as e:
-        return _report(options, e)
-    if options.write_out is not None and options.write_out.startswith("@"):
-        options.write_out = _read_write_out(options, options.write_out[1:])
+        status = _report(options, e)
+        if isinstance(e, UnsupportedScheme) and options.write_out is not None:
+            # curl gets as far as a transfer with such a URL, and writes its -w.
+            urlnum = options.urls.index(e.url) if e.url in options.urls else 0
+            info = TransferInfo(
+                url=e.url, urlnum=urlnum, url_effective=e.url, exitcode=status, errormsg=str(e)
+            )
+            _write_pieces(write_out(options.write_out, info))
+        return status
     return run(_get, options, headers)
 
 
