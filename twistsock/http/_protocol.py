@@ -45,8 +45,10 @@ __all__ = ["DEFAULT_MAX_BODY_SIZE", "HTTPGetProtocol", "TransferObserver"]
 
 class TransferObserver:
     """
-    Hooks called as a transfer progresses, for the command line's C{--verbose} output and
-    progress bar.  The default implementation does nothing; override what you need.
+    Hooks called as a transfer progresses, for the command line's C{--verbose} output,
+    progress bar and C{--write-out}, and for the timings of L{twistsock.http.fetch} (see
+    L{twistsock.http._timings.TransferTimer}).  The default implementation does nothing;
+    override what you need.
     """
 
     def request_sent(self, request: GetRequest, data: bytes) -> None:
