@@ -465,6 +465,19 @@ class CurlComparisonTests(TestCase):
         self.assertEqual(get_out, b"[ftp2://x/y ftp2://x/y 0 000 1]")
 
     @inlineCallbacks
+    def test_output_not_writable(self) -> Any:
+        """
+        An C{-o} file that cannot be created: the status that arrived, and exit code 23,
+        as curl (whose message differs).
+        """
+        target = str(temporary_directory(self) / "missing" / "file")
+        w = "%{http_code} %{exitcode}"
+        argv = ["-s", "-o", target, "-w", w, self.base + "/static/hello.txt"]
+        (curl_out, _, curl_code), (get_out, _, get_code) = yield self.both(*argv)
+        self.assertEqual((get_out, get_code), (curl_out, curl_code))
+        self.assertEqual(get_out, b"200 23")
+
+    @inlineCallbacks
     def test_failure(self) -> Any:
         """
         A refused connection: C{000}, exit code 7 and C{num_connects} 0, as curl (the

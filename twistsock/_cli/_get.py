@@ -254,6 +254,7 @@ class _Output:
         self.file: AtomicFile | None = None
         self._written = 0
         self._held: list[bytes] | None = [] if hold_stdout else None
+        self.head: ResponseHead | None = None  # the final head, once it arrived
 
     @property
     def written(self) -> int:
@@ -270,6 +271,7 @@ class _Output:
         The final head arrived: write the heads asked for, and take the body, unless it
         is to be held (C{--fail} and an error status: nothing is written).
         """
+        self.head = head
         options = self._options
         if options.fail and head.code >= 400:
             return None
@@ -436,13 +438,16 @@ async def _transfer(
         received = max(received, output.written, terminal.received)
         if isinstance(failure, HTTPStatusError):
             received = 0  # curl stops at the head: no body was downloaded
-        info = _transfer_info(terminal, url, urlnum, output_name, response, failure, received)
+        info = _transfer_info(
+            terminal, output.head, url, urlnum, output_name, response, failure, received
+        )
         _write_pieces(write_out(options.write_out, info))
     return status
 
 
 def _transfer_info(
     terminal: _Terminal,
+    final: ResponseHead | None,
     url: str,
     urlnum: int,
     output_name: str | None,
@@ -450,12 +455,19 @@ def _transfer_info(
     failure: FetchError | None,
     received: int,
 ) -> TransferInfo:
-    """What the transfer of C{url} did, for C{-w}: from what C{terminal} saw, and how it ended."""
+    """
+    What the transfer of C{url} did, for C{-w}: from what C{terminal} saw, the C{final}
+    head that the output saw (the terminal does not when taking it failed), and how it
+    ended.
+    """
     urls = terminal.urls or [url]
     effective = _as_curl_writes(urls[-1])
+    heads = terminal.heads
+    if final is not None and len(heads) < len(urls):
+        heads = [*heads, final.raw]
     version, code, fields = "0", 0, tuple[tuple[str, str], ...]()
-    if len(terminal.heads) >= len(urls):  # the last request got its response's head
-        version, code, fields = parse_head(terminal.heads[-1])
+    if len(heads) >= len(urls):  # the last request got its response's head
+        version, code, fields = parse_head(heads[-1])
     redirect_url = None
     location = next((v for n, v in fields if n.lower() == "location"), "")
     if code in REDIRECT_CODES and location:
@@ -474,7 +486,7 @@ def _transfer_info(
         http_version=version,
         headers=fields,
         size_download=received,
-        size_header=sum(map(len, terminal.heads)),
+        size_header=sum(map(len, heads)),
         size_request=terminal.request_bytes,
         num_connects=terminal.connects,
         num_redirects=len(urls) - 1,
