@@ -61,6 +61,10 @@ INFO = TransferInfo(
     num_connects=2,
     num_redirects=1,
     filename_effective="out.txt",
+    remote_ip="::1",
+    remote_port=443,
+    local_ip="::1",
+    local_port=50000,
     scheme="HTTPS",
     timings=TIMINGS,
 )
@@ -95,11 +99,15 @@ class FormatTests(SynchronousTestCase):
             "filename_effective": "out.txt",
             "http_code": "200",
             "http_version": "1.1",
+            "local_ip": "::1",
+            "local_port": "50000",
             "method": "GET",
             "num_connects": "2",
             "num_headers": "3",
             "num_redirects": "1",
             "redirect_url": "",
+            "remote_ip": "::1",
+            "remote_port": "443",
             "response_code": "200",
             "scheme": "HTTPS",
             "size_download": "3000",
@@ -424,7 +432,7 @@ class CurlComparisonTests(TestCase):
             "%{http_code} %{response_code} %{size_download} %{num_redirects} "
             "%{url_effective} %{url} %{exitcode} %{errormsg} [%{redirect_url}] "
             "%{http_version} %{content_type} %{method} %{urlnum} %{size_header} "
-            "%{num_headers} %{num_connects}\\n"
+            "%{num_headers} %{num_connects} %{remote_ip} %{remote_port} %{local_ip}\\n"
         )
         for args in (
             ["/static/hello.txt"],
@@ -484,25 +492,31 @@ class CurlComparisonTests(TestCase):
         messages differ in wording).
         """
         url = f"http://127.0.0.1:{closed_port(reactor)}/"
-        w = "%{http_code} %{exitcode} %{num_connects} %{size_download} %{url_effective}"
+        w = (
+            "%{http_code} %{exitcode} %{num_connects} %{size_download} %{url_effective} "
+            "[%{remote_ip}] %{remote_port}"
+        )
         (curl_out, _, curl_code), (get_out, _, get_code) = yield self.both("-s", "-w", w, url)
         self.assertEqual((get_out, get_code), (curl_out, curl_code))
-        self.assertEqual(get_out, f"000 7 0 0 {url}".encode())
+        self.assertEqual(get_out, f"000 7 0 0 {url} [] 0".encode())
 
     @inlineCallbacks
     def test_several_urls(self) -> Any:
-        """One output per URL, after each body, as curl."""
-        w = "[%{urlnum} %{http_code} %{size_download}]\\n"
+        """
+        One output per URL, after each body, as curl; the second URL reuses the
+        connection: no new connection, the same peer.
+        """
+        w = "[%{urlnum} %{http_code} %{size_download} %{remote_ip}:%{remote_port} %{num_connects}]"
         urls = [self.base + "/static/hello.txt", self.base + "/missing"]
-        (curl_out, _, _), (get_out, _, _) = yield self.both("-s", "-w", w, *urls)
+        (curl_out, _, _), (get_out, _, _) = yield self.both("-s", "-w", w + "\\n", *urls)
         self.assertEqual(get_out, curl_out)
 
     @inlineCallbacks
     def test_json_keys(self) -> Any:
         """
         Every key of C{%{json}} is one of curl's, with a value of the same JSON type, and
-        the same value but for times, speeds and the request's size (curl's request has
-        other headers).
+        the same value but for times, speeds, the request's size (curl's request has
+        other headers) and the local port.
         """
         argv = [
             "-s",
@@ -520,7 +534,10 @@ class CurlComparisonTests(TestCase):
         self.assertLessEqual(set(get), set(curl))
         for key, value in get.items():
             self.assertEqual(type(value), type(curl[key]), key)
-            if not key.startswith(("time_", "speed_")) and key != "size_request":
+            if not key.startswith(("time_", "speed_")) and key not in (
+                "size_request",
+                "local_port",
+            ):
                 self.assertEqual(value, curl[key], key)
 
     @inlineCallbacks

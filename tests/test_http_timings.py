@@ -100,7 +100,7 @@ class TransferTimerTests(SynchronousTestCase):
         timer = TransferTimer(Ticks(10, 10, 11, 13, 13, 16, 20))
         timer.request_started("http://x/")
         timer.name_resolved()
-        timer.connected()
+        timer.connected(None, False)
         timer.request_sent(REQUEST, b"")
         timer.response_started()
         self.assertEqual(
@@ -115,7 +115,7 @@ class TransferTimerTests(SynchronousTestCase):
         """
         timer = TransferTimer(Ticks(0, 0, 1, 1, 4, 5, 6))
         timer.request_started("http://x/")
-        timer.connected()
+        timer.connected(None, False)
         timer.request_sent(REQUEST, b"")
         timer.tls_handshake_done()
         timer.response_started()
@@ -132,10 +132,11 @@ class TransferTimerTests(SynchronousTestCase):
         """
         timer = TransferTimer(Ticks(0, 0, 1, 2, 3, 5, 6, 8, 9))
         timer.request_started("http://x/")  # 0
-        timer.connected()  # 1
+        timer.connected(None, False)  # 1
         timer.request_sent(REQUEST, b"")  # 2
         timer.response_started()  # 3
         timer.request_started("http://x/")  # 5: a redirect, on the same connection
+        timer.connected(None, True)  # reused: no connect time
         timer.request_sent(REQUEST, b"")  # 6
         timer.response_started()  # 8
         self.assertEqual(
@@ -166,8 +167,8 @@ class TransferTimerTests(SynchronousTestCase):
             def name_resolved(self) -> None:
                 seen.append("resolved")
 
-            def connected(self) -> None:
-                seen.append("connected")
+            def connected(self, transport: Any, reused: bool) -> None:
+                seen.append(("connected", transport, reused))
 
             def tls_handshake_done(self) -> None:
                 seen.append("handshake")
@@ -189,7 +190,7 @@ class TransferTimerTests(SynchronousTestCase):
         self.assertEqual(observer.body_received, inner.body_received)
         observer.request_started("http://x/")
         observer.name_resolved()
-        observer.connected()
+        observer.connected("transport", False)
         observer.request_sent(REQUEST, b"GET")
         observer.tls_handshake_done()
         observer.response_head(b"HTTP/1.1 200 OK\r\n\r\n", None)
@@ -200,7 +201,7 @@ class TransferTimerTests(SynchronousTestCase):
             [
                 ("start", "http://x/"),
                 "resolved",
-                "connected",
+                ("connected", "transport", False),
                 b"GET",
                 "handshake",
                 b"HTTP/1.1 200 OK\r\n\r\n",

@@ -94,6 +94,9 @@ class _Terminal(TransferObserver):
     @ivar connects: the new connections made.
     @ivar request_bytes: the bytes of the requests sent.
     @ivar received: the body bytes of the last response received so far.
+    @ivar remote: the IP address and port of the last connection's peer (C{("", 0)}
+        before any).
+    @ivar local: the IP address and port of the last connection's own end.
     """
 
     def __init__(self, stream: IO[str], verbose: bool, progress: bool) -> None:
@@ -102,6 +105,8 @@ class _Terminal(TransferObserver):
         self.connects = 0
         self.request_bytes = 0
         self.received = 0
+        self.remote: tuple[str, int] = ("", 0)
+        self.local: tuple[str, int] = ("", 0)
         self._stream = stream
         self._verbose = verbose
         self._progress = progress
@@ -110,8 +115,11 @@ class _Terminal(TransferObserver):
     def request_started(self, url: str) -> None:
         self.urls.append(url)
 
-    def connected(self) -> None:
-        self.connects += 1
+    def connected(self, transport: Any, reused: bool) -> None:
+        if not reused:
+            self.connects += 1
+        self.remote = _address(transport.getPeer())
+        self.local = _address(transport.getHost())
 
     def request_sent(self, request: GetRequest, data: bytes) -> None:
         self.request_bytes += len(data)
@@ -147,6 +155,11 @@ class _Terminal(TransferObserver):
         for line in data.decode("latin-1").splitlines():
             self._stream.write(f"{prefix} {line}".rstrip() + "\n")
         self._stream.flush()
+
+
+def _address(address: object) -> tuple[str, int]:
+    """The IP address and port of C{address} (an C{IPv4Address} or C{IPv6Address})."""
+    return str(getattr(address, "host", "")), int(getattr(address, "port", 0))
 
 
 class AtomicFile:
@@ -492,6 +505,10 @@ def _transfer_info(
         num_redirects=len(urls) - 1,
         redirect_url=redirect_url,
         filename_effective=None if output_name in (None, "-") else output_name,
+        remote_ip=terminal.remote[0],
+        remote_port=terminal.remote[1],
+        local_ip=terminal.local[0],
+        local_port=terminal.local[1],
         scheme=effective.partition(":")[0].upper() if terminal.request_bytes else None,
         timings=timings,
     )

@@ -54,6 +54,10 @@ class TransferInfo:
     @ivar num_redirects: the redirects followed.
     @ivar redirect_url: where the last response redirects to, when it was not followed.
     @ivar filename_effective: the C{-o} file written, if any.
+    @ivar remote_ip: the IP address of the last connection's peer (C{""} before any).
+    @ivar remote_port: its port (0 before any).
+    @ivar local_ip: the IP address of the last connection's own end.
+    @ivar local_port: its port.
     @ivar scheme: C{"HTTP"} or C{"HTTPS"} once a request was sent, else C{None}.
     @ivar timings: when each step was over.
     """
@@ -73,6 +77,10 @@ class TransferInfo:
     num_redirects: int = 0
     redirect_url: str | None = None
     filename_effective: str | None = None
+    remote_ip: str = ""
+    remote_port: int = 0
+    local_ip: str = ""
+    local_port: int = 0
     scheme: str | None = None
     timings: Timings = field(default_factory=Timings)
 
@@ -137,11 +145,15 @@ VARIABLES: dict[str, tuple[int, _Getter]] = {
     "filename_effective": (_Kind.TEXT, lambda i: i.filename_effective),
     "http_code": (_Kind.CODE, lambda i: i.http_code),
     "http_version": (_Kind.TEXT, lambda i: i.http_version),
+    "local_ip": (_Kind.TEXT, lambda i: i.local_ip),
+    "local_port": (_Kind.NUMBER, lambda i: i.local_port),
     "method": (_Kind.TEXT, lambda i: "GET"),
     "num_connects": (_Kind.NUMBER, lambda i: i.num_connects),
     "num_headers": (_Kind.NUMBER, lambda i: len(i.headers)),
     "num_redirects": (_Kind.NUMBER, lambda i: i.num_redirects),
     "redirect_url": (_Kind.TEXT, lambda i: i.redirect_url),
+    "remote_ip": (_Kind.TEXT, lambda i: i.remote_ip),
+    "remote_port": (_Kind.NUMBER, lambda i: i.remote_port),
     "response_code": (_Kind.CODE, lambda i: i.http_code),
     "scheme": (_Kind.TEXT, lambda i: i.scheme),
     "size_download": (_Kind.NUMBER, lambda i: i.size_download),

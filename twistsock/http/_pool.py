@@ -120,8 +120,8 @@ class _PooledProtocol(HTTPGetProtocol):
             keep_extra=False,
         )
         response.addBoth(self._client._served, exchange, self)
-        if self.served == 1:  # a new connection (connectionMade has just run)
-            self._observer.connected()
+        # A new connection (connectionMade has just run) serves its first exchange.
+        self._observer.connected(self.transport, self.served > 1)
         self._send()
 
     def dataReceived(self, data: bytes) -> None:

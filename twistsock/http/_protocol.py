@@ -71,8 +71,11 @@ class TransferObserver:
     def name_resolved(self) -> None:
         """The host name of the request was resolved (not called for an IP address)."""
 
-    def connected(self) -> None:
-        """A new TCP connection for the request is established (not a reused one)."""
+    def connected(self, transport: Any, reused: bool) -> None:
+        """
+        The request has its connection, C{transport}: a new TCP connection just
+        established, or an idle persistent one, C{reused}.
+        """
 
     def tls_handshake_done(self) -> None:
         """The TLS handshake of the request's new connection is complete."""
@@ -196,7 +199,7 @@ class HTTPGetProtocol(Protocol):
         if self.response.called:
             self.transport.abortConnection()
             return
-        self._observer.connected()
+        self._observer.connected(self.transport, False)
         self._send()
         if can_read_directly(self.transport, self):
             read_directly(self.transport, self._body_window, self._body_filled)

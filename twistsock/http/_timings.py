@@ -87,8 +87,9 @@ class TransferTimer(TransferObserver):
     def name_resolved(self) -> None:
         self._namelookup = self._seconds()
 
-    def connected(self) -> None:
-        self._connect = self._seconds()
+    def connected(self, transport: Any, reused: bool) -> None:
+        if not reused:
+            self._connect = self._seconds()
 
     def tls_handshake_done(self) -> None:
         self._appconnect = self._seconds()
@@ -146,9 +147,9 @@ class _ForwardingTimer(TransferTimer):
         super().name_resolved()
         self._inner.name_resolved()
 
-    def connected(self) -> None:
-        super().connected()
-        self._inner.connected()
+    def connected(self, transport: Any, reused: bool) -> None:
+        super().connected(transport, reused)
+        self._inner.connected(transport, reused)
 
     def tls_handshake_done(self) -> None:
         super().tls_handshake_done()
