@@ -19,6 +19,7 @@ __all__ = [
     "on_shutdown",
     "run",
     "seconds",
+    "seconds_or_zero",
 ]
 
 EXIT_USAGE = 2
@@ -53,6 +54,25 @@ def seconds(text: str) -> float:
     if not (value > 0 and math.isfinite(value)):
         raise argparse.ArgumentTypeError(f"expected seconds > 0, not {_shown(text)}")
     return value
+
+
+def seconds_or_zero(high: float | None = None) -> Callable[[str], float]:
+    """
+    The argument type of finite seconds from 0 to C{high} (no upper bound if C{None}),
+    for options where 0 means "the default" or "no limit".
+    """
+    wanted = "seconds >= 0" if high is None else f"seconds from 0 to {high:g}"
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+        if not (math.isfinite(value) and 0 <= value <= (math.inf if high is None else high)):
+            raise argparse.ArgumentTypeError(f"expected {wanted}, not {_shown(text)}")
+        return value
+
+    return parse
 
 
 def integer(low: int, high: int | None = None) -> Callable[[str], int]:

@@ -21,6 +21,8 @@ from twistsock.http._pool import Client
 from twistsock.http._protocol import TransferObserver
 from twistsock.http._reader import ResponseHead
 from twistsock.http._request import GetRequest, parse_header_line, parse_url
+from twistsock.http._response import Response
+from twistsock.http._retry import Retry, RetryPolicy
 
 __all__ = ["EXIT_WRITE_ERROR", "AtomicFile", "get_command", "write_atomically"]
 
@@ -234,6 +236,18 @@ class _Output:
             raise BodyTooLarge(self._url, self._options.max_filesize)
         self._write(data)
 
+    def restart(self) -> None:
+        """
+        The attempt is retried: drop its file, if any, and what was held for stdout, so
+        that the next attempt starts afresh (what went to stdout already stays, as curl).
+        """
+        if self.file is not None:
+            self.file.discard()
+            self.file = None
+        self._written = 0
+        if self._held is not None:
+            self._held = []
+
     def flush(self) -> None:
         """Write what was held for stdout."""
         held, self._held = self._held, None
@@ -316,6 +330,23 @@ async def _transfer(
     # (written whole, so that transfers do not interleave).
     parallel = client is not None and options.parallel
     output = _Output(options, terminal, url, output_name, hold_stdout=parallel)
+
+    def on_retry(retry: Retry) -> None:
+        # As curl: the failure's own line, then a warning, before each wait.
+        if retry.error is not None:
+            _report(options, retry.error)
+        if not options.silent:
+            sys.stderr.write(f"Warning: {retry.warning()}\n")
+            sys.stderr.flush()
+        if retry.wait is not None:
+            terminal.close()
+            terminal.heads.clear()
+            output.restart()
+
+    def check(response: Response) -> None:
+        if options.fail and response.code >= 400:
+            raise HTTPStatusError(response.url, response.code)
+
     fetching = fetch_with_observer(
         url,
         reactor=reactor,
@@ -329,12 +360,21 @@ async def _transfer(
         observer=terminal,
         stream=None if options.raw else output.start,
         client=client,
+        retries=RetryPolicy(
+            retries=options.retry,
+            delay=options.retry_delay,
+            max_time=options.retry_max_time,
+            connection_refused=options.retry_connrefused,
+            all_errors=options.retry_all_errors,
+        ),
+        auth=options.user,
+        on_retry=on_retry,
+        check=check,
     )
     interrupted = on_shutdown(reactor, fetching.cancel)
     try:
         response = await fetching
-        if options.fail and response.code >= 400:
-            raise HTTPStatusError(response.url, response.code)
+        check(response)
     except CancelledError:
         if output.file is not None:
             output.file.discard()

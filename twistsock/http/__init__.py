@@ -35,6 +35,7 @@ from twistsock.http._fetch import fetch
 from twistsock.http._pool import Client
 from twistsock.http._protocol import HTTPGetProtocol
 from twistsock.http._response import Headers, Response
+from twistsock.http._retry import RetryPolicy
 
 __all__ = [
     "BodyTooLarge",
@@ -60,6 +61,7 @@ __all__ = [
     "OperationTimeout",
     "PartialBody",
     "Response",
+    "RetryPolicy",
     "TLSHandshakeError",
     "TooManyRedirects",
     "UnsupportedScheme",

@@ -13,6 +13,7 @@ the wait for the headers.
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -37,8 +38,15 @@ from twistsock.http._request import (
     validate_headers,
 )
 from twistsock.http._response import Response
+from twistsock.http._retry import Retry, RetryPolicy, as_policy, run_with_retries
 
-__all__ = ["REDIRECT_CODES", "fetch", "fetch_with_observer", "tcp_endpoint"]
+__all__ = [
+    "REDIRECT_CODES",
+    "basic_authorization",
+    "fetch",
+    "fetch_with_observer",
+    "tcp_endpoint",
+]
 
 REDIRECT_CODES = frozenset({301, 302, 303, 307, 308})
 """The status codes whose C{Location} is followed when C{follow_redirects} is true."""
@@ -111,6 +119,34 @@ def _redirect_target(response: Response, location: str) -> ParsedURL:
     except ValueError as e:
         raise MalformedURL(location, f"bad redirect target ({e})") from None
     return parse_url(joined)
+
+
+def basic_authorization(user: str, password: str) -> str:
+    """
+    The C{Authorization} value for HTTP Basic authentication (RFC 7617), C{user:password}
+    in UTF-8 (bytes a URL's percent-encoding gave, as they were), base64-encoded.
+
+    @raise ValueError: when C{user} holds a colon, which would move the split.
+    """
+    if ":" in user:
+        raise ValueError("a Basic authentication user name cannot contain ':'")
+    token = base64.b64encode(f"{user}:{password}".encode("utf-8", "surrogateescape"))
+    return f"Basic {token.decode('ascii')}"
+
+
+def _with_credentials(
+    headers: tuple[tuple[str, str], ...], url: ParsedURL, auth: tuple[str, str] | None
+) -> tuple[tuple[str, str], ...]:
+    """
+    C{headers} with C{Authorization} for C{auth}, or else for the URL's user information,
+    first; an C{Authorization} among C{headers} wins, as curl's C{-H} does.
+    """
+    if auth is None and url.username is not None:
+        auth = (url.username, url.password or "")
+    if auth is None or any(name.lower() == "authorization" for name, _ in headers):
+        return headers
+    user, password = auth
+    return (("Authorization", basic_authorization(user, password)), *headers)
 
 
 def _same_origin(a: ParsedURL, b: ParsedURL) -> bool:
@@ -222,6 +258,8 @@ def fetch(
     tls_verify: bool = True,
     stream_to: object = None,
     client: Client | None = None,
+    retries: int | RetryPolicy = 0,
+    auth: tuple[str, str] | None = None,
 ) -> Deferred[Response]:
     """
     GET C{url} and return a Deferred of the complete L{Response}.
@@ -232,10 +270,13 @@ def fetch(
     C{tls_verify} are the client's).
 
     @param url: an absolute C{http://} or C{https://} URL; IDNA host names and IPv6 literals
-        (C{http://[::1]:8080/}) are accepted.
+        (C{http://[::1]:8080/}) are accepted.  User information in it
+        (C{http://user:password@host/}, percent-decoded) is sent as C{auth} is, when
+        C{auth} is not given; it never appears in C{Response.url} or error messages.
     @param reactor: the reactor to use; the global one when C{None}.
     @param timeout: seconds for the whole operation (resolution, connection, TLS, every byte
-        of every response, redirects included).
+        of every response, redirects included); with C{retries}, for each attempt (as
+        curl's C{--max-time}).
     @param connect_timeout: seconds for each TCP connection attempt.
     @param headers: extra request headers, a mapping or C{(name, value)} pairs; one named
         like a default header (C{Host}, C{User-Agent}, C{Accept}, C{Connection}) replaces it.
@@ -257,9 +298,20 @@ def fetch(
         L{twistsock.http.BodyWriteError} (23).  The bodies of redirects that are followed
         are not streamed.
     @param client: the L{Client} whose connections to use, if any.
+    @param retries: a L{RetryPolicy}, or how many times to retry after a transient failure
+        (a timeout, a name that does not resolve, or the status 408, 429, 500, 502, 503 or
+        504) with curl's waits: 1 s, then twice as long each time, up to 10 minutes, or what
+        C{Retry-After} asks.  The waits use C{reactor}.  The body of a response that is
+        retried is neither returned nor streamed; a streamed body cut short by a failure
+        that is retried stays where it was streamed.  0, the default, never retries.
+    @param auth: C{(user, password)} for HTTP Basic authentication: sent as
+        C{Authorization} to the URL's scheme, host and port only, never after a redirect
+        to another (as C{curl -u}); an C{Authorization} in C{headers} replaces it.  A user
+        name holding C{:} fails with C{ValueError}.
 
     @return: fires with the L{Response} (its C{history} holds the redirect responses), or
-        fails with a L{twistsock.http.FetchError} subclass.  Cancelling it aborts the connection.
+        fails with a L{twistsock.http.FetchError} subclass.  Cancelling it aborts the connection
+        (or ends a wait between attempts).
     """
     return fetch_with_observer(
         url,
@@ -274,6 +326,8 @@ def fetch(
         observer=None,
         stream=None if stream_to is None else (lambda head: stream_to),
         client=client,
+        retries=retries,
+        auth=auth,
     )
 
 
@@ -291,12 +345,18 @@ def fetch_with_observer(
     observer: TransferObserver | None,
     stream: Callable[[ResponseHead], object] | None = None,
     client: Client | None = None,
+    retries: int | RetryPolicy = 0,
+    auth: tuple[str, str] | None = None,
+    on_retry: Callable[[Retry], object] | None = None,
+    check: Callable[[Response], object] | None = None,
 ) -> Deferred[Response]:
     """
     L{fetch}, with a L{TransferObserver} told about each request and response as it goes
     (the command line's C{--verbose} and progress bar), and C{stream} asked, with each
     final head that is not a redirect to follow, where its body goes (see
-    L{HTTPGetProtocol}).
+    L{HTTPGetProtocol}).  With retries, C{on_retry} is told each decision to retry
+    before its wait, and C{check} may fail a response that is not retried (C{--fail}: a
+    failure it raises may be retried in turn, with C{all_errors}).
     """
     if client is not None:
         reactor, connect_timeout, tls_verify = (
@@ -306,27 +366,37 @@ def fetch_with_observer(
         )
     if reactor is None:
         from twisted.internet import reactor
-    job = _Fetch(
-        reactor,
-        connect_timeout,
-        max_body_size,
-        tls_verify,
-        observer,
-        stream,
-        follow_redirects,
-        client,
-    )
     try:
-        extra = validate_headers(headers)
-        request = build_request(parse_url(url), extra, keep_alive=client is not None)
+        policy = as_policy(retries)
+        parsed = parse_url(url)
+        extra = _with_credentials(validate_headers(headers), parsed, auth)
+        request = build_request(parsed, extra, keep_alive=client is not None)
     except Exception:
         return fail()
-    if follow_redirects:
-        attempt = Deferred.fromCoroutine(job.follow(request, extra, max_redirects))
-    else:
-        try:
-            attempt = job.get(request)
-        except Exception:  # a reactor's connectTCP may raise at once
-            attempt = fail()
-    # The deadline names the URL being fetched when it passes (a redirect's, perhaps).
-    return with_deadline(attempt, timeout, reactor, lambda t: OperationTimeout(job.current, t))
+
+    def attempt(stream: Callable[[ResponseHead], object] | None) -> Deferred[Response]:
+        job = _Fetch(
+            reactor,
+            connect_timeout,
+            max_body_size,
+            tls_verify,
+            observer,
+            stream,
+            follow_redirects,
+            client,
+        )
+        if follow_redirects:
+            attempt = Deferred.fromCoroutine(job.follow(request, extra, max_redirects))
+        else:
+            try:
+                attempt = job.get(request)
+            except Exception:  # a reactor's connectTCP may raise at once
+                attempt = fail()
+        # The deadline names the URL being fetched when it passes (a redirect's, perhaps).
+        return with_deadline(attempt, timeout, reactor, lambda t: OperationTimeout(job.current, t))
+
+    if not policy.retries:
+        return attempt(stream)
+    return Deferred.fromCoroutine(
+        run_with_retries(reactor, policy, attempt, stream, on_retry=on_retry, check=check)
+    )

@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable
 from contextlib import suppress
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from twisted.internet import error
 from twisted.internet.defer import CancelledError, Deferred, succeed
@@ -37,6 +37,9 @@ from twistsock.http._protocol import HTTPGetProtocol, TransferObserver
 from twistsock.http._reader import ResponseHead, ResponseReader
 from twistsock.http._request import GetRequest, HeadersInput
 from twistsock.http._response import Response
+
+if TYPE_CHECKING:
+    from twistsock.http._retry import RetryPolicy
 
 __all__ = ["Client"]
 
@@ -256,6 +259,8 @@ class Client:
         follow_redirects: bool = False,
         max_redirects: int = 10,
         stream_to: object = None,
+        retries: int | RetryPolicy = 0,
+        auth: tuple[str, str] | None = None,
     ) -> Deferred[Response]:
         """
         GET C{url} over this client's connections: L{twistsock.http.fetch}'s options and
@@ -275,6 +280,8 @@ class Client:
             tls_verify=self.tls_verify,
             stream_to=stream_to,
             client=self,
+            retries=retries,
+            auth=auth,
         )
 
     def request(
