@@ -487,7 +487,8 @@ class CommandTests(TestCase):
                 run_get(reactor, *args, listen_flaky(self, ours)),
             ]
         )
-        return [(*result, server.requests) for result, server in zip(results, (theirs, ours))]
+        servers = (theirs, ours)
+        return [(*result, s.requests) for result, s in zip(results, servers, strict=True)]
 
     @inlineCallbacks
     def test_503_then_200(self) -> Any:
