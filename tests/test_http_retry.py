@@ -528,6 +528,56 @@ class CommandTests(TestCase):
         self.assertEqual(sorted(os.listdir(directory)), ["curl.txt", "ours.txt"])
 
     @inlineCallbacks
+    def test_include_verbose(self) -> Any:
+        """
+        With C{-i}, only the final response's head and body are written; C{-v} shows each
+        attempt's headers and the warning between them.
+        """
+        out, err, status = yield run_get(
+            reactor, "-i", "-v", "--retry", "1", listen_flaky(self, fail_then_ok(1))
+        )
+        self.assertEqual(status, 0)
+        self.assertTrue(out.startswith(b"HTTP/1.1 200 OK\r\n"), out)
+        self.assertTrue(out.endswith(b"\r\n\r\nok\n"), out)
+        self.assertNotIn(b"503", out)
+        lines = err.decode().splitlines()
+        warning = "Warning: Problem : HTTP error. Will retry in 1 seconds. 1 retries left."
+        first, second = lines.index("< HTTP/1.1 503 Service Unavailable"), lines.index(warning)
+        self.assertLess(first, second)
+        self.assertLess(second, lines.index("< HTTP/1.1 200 OK"))
+
+    @inlineCallbacks
+    def test_output_cut_short(self) -> Any:
+        """
+        An attempt cut short in the middle of its body leaves nothing behind with C{-o}:
+        each attempt's temporary file is removed, and C{-m} fails the last one (28).
+        """
+        reply = b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc"
+        port, factory = listen_canned(self, reactor, reply, "stall")
+        directory = temporary_directory(self)
+        out, err, status = yield run_get(
+            reactor, "-m", "0.5", "--retry", "1", "--retry-delay", "0.1",
+            "-o", str(directory / "out"), f"http://127.0.0.1:{port}/",
+        )  # fmt: skip
+        self.assertEqual((status, out, len(factory.requests)), (28, b"", 2))
+        self.assertEqual(os.listdir(directory), [])
+        self.assertEqual(errors(err), [28, 28])
+
+    @inlineCallbacks
+    def test_show_error(self) -> Any:
+        """
+        C{-sS} prints each failure's error line but no warning, as curl.
+        """
+        require_curl()
+        args = ["-sS", "--retry", "1", "--retry-connrefused", "--retry-delay", "1"]
+        url = f"http://127.0.0.1:{closed_port(reactor)}/"
+        (_, curl_err, curl_status), (_, err, status) = yield gatherResults(
+            [run_curl(reactor, *args, url), run_get(reactor, *args, url)]
+        )
+        self.assertEqual((status, errors(err), warnings(err)), (7, [7, 7], []))
+        self.assertEqual((curl_status, errors(curl_err), warnings(curl_err)), (7, [7, 7], []))
+
+    @inlineCallbacks
     def test_retries_run_out_with_fail(self) -> Any:
         """
         With C{-f}, the last 503 exits 22 after the retries, as curl's.
