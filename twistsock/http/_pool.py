@@ -256,10 +256,13 @@ class Client:
         follow_redirects: bool = False,
         max_redirects: int = 10,
         stream_to: object = None,
+        compressed: bool = False,
+        resume_from: int = 0,
     ) -> Deferred[Response]:
         """
         GET C{url} over this client's connections: L{twistsock.http.fetch}'s options and
-        outcome (its C{timeout} counts the wait for a connection too).
+        outcome (its C{timeout} counts the wait for a connection too; C{compressed} and
+        C{resume_from} are as there).
         """
         from twistsock.http._fetch import fetch
 
@@ -275,6 +278,8 @@ class Client:
             tls_verify=self.tls_verify,
             stream_to=stream_to,
             client=self,
+            compressed=compressed,
+            resume_from=resume_from,
         )
 
     def request(
