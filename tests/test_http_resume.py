@@ -17,7 +17,9 @@ from twistsock.http._fetch import _range_start
 from twistsock.testing import FakeHTTP, StubRequest, StubResponse
 
 URL = "http://example.com/"
-PARTIAL = b"HTTP/1.1 206 Partial Content\r\nContent-Range: bytes 4-9/10\r\nContent-Length: 6\r\n\r\n"
+PARTIAL = (
+    b"HTTP/1.1 206 Partial Content\r\nContent-Range: bytes 4-9/10\r\nContent-Length: 6\r\n\r\n"
+)
 
 
 class ResumeTests(SynchronousTestCase):
