@@ -183,6 +183,20 @@ class ResumeCommandTests(TestCase):
             self.assertEqual((status, contents), (code, after), reply)
 
     @inlineCallbacks
+    def test_raw_appends(self) -> Any:
+        """
+        With C{--raw}, the bytes received (head included, as C{--raw} writes them) are
+        appended to the file, not written over it.
+        """
+        reply = PARTIAL + b"456789"
+        path = self.directory / "raw"
+        path.write_bytes(b"abcd")
+        _, err, status = yield run_get(
+            reactor, "--raw", "-C", "-", "-o", str(path), self.canned(reply)
+        )
+        self.assertEqual((status, err, path.read_bytes()), (0, b"", b"abcd" + reply))
+
+    @inlineCallbacks
     def test_bad_offset(self) -> Any:
         """
         A negative or non-numeric offset is a usage error (2), as curl says.

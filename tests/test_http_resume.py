@@ -13,7 +13,8 @@ from twisted.trial.unittest import SynchronousTestCase
 from tests._memory import MemoryReactorClock
 from tests.test_http_fetch import connect, reply
 from twistsock import Client, RangeNotSupported, Response, fetch
-from twistsock.http._fetch import _range_start
+from twistsock.http._fetch import _range_start, fetch_with_observer
+from twistsock.http._protocol import TransferObserver
 from twistsock.testing import FakeHTTP, StubRequest, StubResponse
 
 URL = "http://example.com/"
@@ -123,6 +124,39 @@ class ResumeTests(SynchronousTestCase):
                 self.assertEqual(response.head, response.raw)
                 self.assertTrue(transport.disconnecting)
         self.assertEqual(self.pieces, [])
+
+    def test_head_shown(self) -> None:
+        """
+        The observer (C{-v}) is told about a head that stops the transfer, complete or
+        refused, as about any other.
+        """
+        heads: list[bytes] = []
+
+        class Observer(TransferObserver):
+            def response_head(self, head: bytes, content_length: int | None) -> None:
+                heads.append(head)
+
+        for data in [
+            b"HTTP/1.1 416 Range Not Satisfiable\r\nContent-Length: 0\r\n\r\n",
+            b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n0123456789",
+        ]:
+            d = fetch_with_observer(
+                URL,
+                reactor=self.reactor,
+                timeout=30,
+                connect_timeout=10,
+                headers=None,
+                max_body_size=100,
+                follow_redirects=False,
+                max_redirects=0,
+                tls_verify=True,
+                observer=Observer(),
+                resume_from=4,
+            )
+            reply(connect(self.reactor), data)
+            self.assertEqual(heads[-1], data[: data.index(b"\r\n\r\n") + 4])
+            d.addErrback(lambda f: f.trap(RangeNotSupported))
+        self.assertEqual(len(heads), 2)
 
     def test_redirects(self) -> None:
         """

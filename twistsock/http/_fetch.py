@@ -229,16 +229,16 @@ class _Fetch:
             stream = None
         attempt = self._get(request, stream)
         if self.compressed or self.resume_from:
-            attempt.addCallbacks(self._decoded, self._complete)
+            attempt.addCallbacks(self._with_held_body, self._complete_already)
         return attempt
 
-    def _decoded(self, response: Response) -> Response:
+    def _with_held_body(self, response: Response) -> Response:
         """The response, with the decoded body if it was held decoded."""
         if self.held is not None:
             response = dataclasses.replace(response, body=self.held.value())
         return response
 
-    def _complete(self, failure: Any) -> Response:
+    def _complete_already(self, failure: Any) -> Response:
         """A resumed transfer found complete already is a L{Response}, not a failure."""
         failure.trap(_AlreadyComplete)
         complete: _AlreadyComplete = failure.value
@@ -247,6 +247,7 @@ class _Fetch:
     def _get(
         self, request: GetRequest, stream: Callable[[ResponseHead], object] | None
     ) -> Deferred[Response]:
+        """Send C{request} over the client's connections, or a connection of its own."""
         url = request.url
         if self.client is not None:
             return self.client.request(
@@ -277,6 +278,20 @@ class _Fetch:
         if self.follow_redirects and head.code in REDIRECT_CODES:
             if (head.headers.get("Location") or "").strip(" \t"):
                 return None
+        if self.compressed or self.resume_from:
+            return self._checked_stream_to(head)
+        assert self.stream is not None
+        return self.stream(head)
+
+    def _checked_stream_to(self, head: ResponseHead) -> object:
+        """
+        Where the body of the final C{head} goes with C{resume_from} or C{compressed}:
+        checked against the offset, and through a decoder where it has codings.
+
+        @raise RangeNotSupported: the response does not continue at the offset.
+        @raise _AlreadyComplete: the response says the resource is complete.
+        @raise UnsupportedContentEncoding: a coding cannot be decoded.
+        """
         try:
             complete = self.resume_from and self._check_range(head)
             codings = content_codings(head.headers) if self.compressed and not complete else []
