@@ -14,6 +14,7 @@ the wait for the headers.
 from __future__ import annotations
 
 import dataclasses
+import io
 from collections.abc import Callable, Sequence
 from typing import Any
 from urllib.parse import quote, urljoin
@@ -174,17 +175,16 @@ class _HeldBody:
     def __init__(self, url: str, limit: int) -> None:
         self._url = url
         self._limit = limit
-        self._pieces: list[bytes] = []
-        self._length = 0
+        self._buffer = io.BytesIO()  # getvalue hands its buffer over: the body is held once
 
     def __call__(self, data: bytes) -> None:
-        self._length += len(data)
-        if self._length > self._limit:
+        if self._buffer.tell() + len(data) > self._limit:
             raise BodyTooLarge(self._url, self._limit)
-        self._pieces.append(data)
+        self._buffer.write(data)
 
     def value(self) -> bytes:
-        return b"".join(self._pieces)
+        """The decoded body."""
+        return self._buffer.getvalue()
 
 
 class _Fetch:
