@@ -22,6 +22,7 @@ from twistsock._cli._command import (
     Parser,
     UsageError,
     integer,
+    offset,
     seconds,
     seconds_or_zero,
 )
@@ -44,6 +45,14 @@ def _parser() -> Parser:
     )  # fmt: skip
     get.add_argument("-i", "--include", action="store_true", help="write status and headers")
     get.add_argument("--raw", action="store_true", help="write the exact bytes received")
+    get.add_argument(
+        "--compressed", action="store_true",
+        help="ask for a compressed body and decode it (gzip, deflate, br, zstd)",
+    )  # fmt: skip
+    get.add_argument(
+        "-C", "--continue-at", type=offset, default=None, metavar="OFFSET",
+        help="resume at byte OFFSET; - for the size of the -o file",
+    )  # fmt: skip
     get.add_argument("-L", "--location", action="store_true", help="follow redirects")
     get.add_argument("--max-redirs", type=integer(0), default=10, metavar="N", help="(default 10)")
     get.add_argument(

@@ -16,6 +16,7 @@ __all__ = [
     "Parser",
     "UsageError",
     "integer",
+    "offset",
     "on_shutdown",
     "run",
     "seconds",
@@ -89,6 +90,14 @@ def integer(low: int, high: int | None = None) -> Callable[[str], int]:
         return value
 
     return parse
+
+
+def offset(text: str) -> int | str:
+    """
+    The argument type of C{-C}: a byte offset, an integer >= 0, or C{"-"} (the size of
+    the output file).
+    """
+    return text if text == "-" else integer(0)(text)
 
 
 def on_shutdown(reactor: Any, interrupt: Any) -> Any:

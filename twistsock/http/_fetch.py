@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import io
 from collections.abc import Callable, Sequence
 from typing import Any
 from urllib.parse import quote, urljoin
@@ -24,7 +25,20 @@ from twisted.internet.defer import Deferred, fail
 
 from twistsock._deadline import with_deadline
 from twistsock._limits import DEFAULT_MAX_BODY_SIZE, DEFAULT_TIMEOUT
-from twistsock.http._errors import MalformedURL, OperationTimeout, TooManyRedirects
+from twistsock.http._decoding import (
+    accept_encoding,
+    check_codings,
+    content_codings,
+    decoding_target,
+)
+from twistsock.http._errors import (
+    BodyTooLarge,
+    FetchError,
+    MalformedURL,
+    OperationTimeout,
+    RangeNotSupported,
+    TooManyRedirects,
+)
 from twistsock.http._factory import HTTPGetFactory
 from twistsock.http._pool import Client
 from twistsock.http._protocol import TransferObserver
@@ -153,6 +167,62 @@ def _same_origin(a: ParsedURL, b: ParsedURL) -> bool:
     return (a.scheme, a.host, a.port) == (b.scheme, b.host, b.port)
 
 
+def _range_start(content_range: str | None) -> int | None:
+    """
+    The first byte position a C{Content-Range} gives, read as curl reads it (C{bytes
+    N-M/T}, C{bytes: N-}, C{N-}), or C{None} (absent, or C{*/T}).
+    """
+    value = (content_range or "").lstrip(" \t")
+    value = value.removeprefix("bytes").lstrip(" \t:")
+    digits = len(value) - len(value.lstrip("0123456789"))
+    return int(value[:digits]) if digits else None
+
+
+class _AlreadyComplete(FetchError):
+    """
+    A resumed transfer's response says the resource is complete already (a 416, or a
+    whole body of exactly C{resume_from} bytes): the transfer stops at its head, which
+    L{_Fetch.get} turns back into the L{Response} (as curl, which stops there too).
+    """
+
+    def __init__(self, url: str, head: ResponseHead) -> None:
+        super().__init__("the entire document is already downloaded")
+        self.url = url
+        self.head = head
+
+    def response(self) -> Response:
+        """The response: the head, and no body."""
+        head = self.head
+        return Response(
+            url=self.url,
+            http_version=head.http_version,
+            code=head.code,
+            phrase=head.phrase,
+            headers=head.headers,
+            body=b"",
+            raw=head.raw,
+            head_length=len(head.raw),
+        )
+
+
+class _HeldBody:
+    """A decoded body held in memory, up to C{limit} bytes (L{BodyTooLarge} beyond)."""
+
+    def __init__(self, url: str, limit: int) -> None:
+        self._url = url
+        self._limit = limit
+        self._buffer = io.BytesIO()  # getvalue hands its buffer over: the body is held once
+
+    def __call__(self, data: bytes) -> None:
+        if self._buffer.tell() + len(data) > self._limit:
+            raise BodyTooLarge(self._url, self._limit)
+        self._buffer.write(data)
+
+    def value(self) -> bytes:
+        """The decoded body."""
+        return self._buffer.getvalue()
+
+
 class _Fetch:
     """
     One call of L{fetch}: the hops of its redirect chain, and the URL being fetched (for
@@ -169,10 +239,15 @@ class _Fetch:
         stream: Callable[[ResponseHead], object] | None = None,
         follow_redirects: bool = False,
         client: Client | None = None,
+        compressed: bool = False,
+        resume_from: int = 0,
     ) -> None:
         self.reactor = reactor
         self.client = client
         self.stream = stream
+        self.compressed = compressed
+        self.resume_from = resume_from
+        self.held: _HeldBody | None = None  # this hop's decoded body, when held
         self.follow_redirects = follow_redirects
         self.connect_timeout = connect_timeout
         self.max_body_size = max_body_size
@@ -184,7 +259,32 @@ class _Fetch:
         """Connect and read one response; connection failures become L{FetchError}s."""
         url = request.url
         self.current = url.url
-        stream = None if self.stream is None else self._stream_to
+        self.held = None
+        stream: Callable[[ResponseHead], object] | None = self._stream_to
+        if self.stream is None and not self.compressed and not self.resume_from:
+            stream = None
+        attempt = self._get(request, stream)
+        if self.compressed or self.resume_from:
+            attempt.addCallbacks(self._with_held_body, self._complete_already)
+        return attempt
+
+    def _with_held_body(self, response: Response) -> Response:
+        """The response, with the decoded body if it was held decoded."""
+        if self.held is not None:
+            response = dataclasses.replace(response, body=self.held.value())
+        return response
+
+    def _complete_already(self, failure: Any) -> Response:
+        """A resumed transfer found complete already is a L{Response}, not a failure."""
+        failure.trap(_AlreadyComplete)
+        complete: _AlreadyComplete = failure.value
+        return complete.response()
+
+    def _get(
+        self, request: GetRequest, stream: Callable[[ResponseHead], object] | None
+    ) -> Deferred[Response]:
+        """Send C{request} over the client's connections, or a connection of its own."""
+        url = request.url
         if self.client is not None:
             return self.client.request(
                 request, max_body_size=self.max_body_size, observer=self.observer, stream=stream
@@ -211,11 +311,62 @@ class _Fetch:
         Where the body of C{head} goes: held when it is a redirect that will be followed,
         where the caller's C{stream} says otherwise.
         """
-        assert self.stream is not None
         if self.follow_redirects and head.code in REDIRECT_CODES:
             if (head.headers.get("Location") or "").strip(" \t"):
                 return None
+        if self.compressed or self.resume_from:
+            return self._checked_stream_to(head)
+        assert self.stream is not None
         return self.stream(head)
+
+    def _checked_stream_to(self, head: ResponseHead) -> object:
+        """
+        Where the body of the final C{head} goes with C{resume_from} or C{compressed}:
+        checked against the offset, and through a decoder where it has codings.
+
+        @raise RangeNotSupported: the response does not continue at the offset.
+        @raise _AlreadyComplete: the response says the resource is complete.
+        @raise UnsupportedContentEncoding: a coding cannot be decoded.
+        """
+        try:
+            complete = self.resume_from and self._check_range(head)
+            codings = content_codings(head.headers) if self.compressed and not complete else []
+            check_codings(self.current, codings)  # before anything is written
+        except FetchError:
+            self._show_head(head)
+            raise
+        target = None if self.stream is None else self.stream(head)
+        if complete:
+            self._show_head(head)
+            raise _AlreadyComplete(self.current, head)
+        if codings:
+            if target is None:
+                target = self.held = _HeldBody(self.current, self.max_body_size)
+            return decoding_target(self.current, codings, target)
+        return target
+
+    def _show_head(self, head: ResponseHead) -> None:
+        """
+        Tell the observer about C{head}, which stops the transfer here (the protocol tells
+        it only about heads whose body is read).
+        """
+        if self.observer is not None:
+            self.observer.response_head(head.raw, head.content_length)
+
+    def _check_range(self, head: ResponseHead) -> bool:
+        """
+        Does C{head}, the answer to a resumed request, continue at C{resume_from}?  C{False}
+        when it does; C{True} when the resource is complete already (a 416, or a body
+        of exactly C{resume_from} bytes without a C{Content-Range} that continues).
+
+        @raise RangeNotSupported: otherwise (as curl, whatever the status code).
+        """
+        content_range = head.headers.get("Content-Range")
+        if _range_start(content_range) == self.resume_from:
+            return False
+        if head.code == 416 or head.content_length == self.resume_from:
+            return True
+        raise RangeNotSupported(self.current, self.resume_from, head.code, content_range)
 
     async def follow(
         self, request: GetRequest, headers: Sequence[tuple[str, str]], max_redirects: int
@@ -245,6 +396,26 @@ class _Fetch:
             request = build_request(target, kept, keep_alive=self.client is not None)
 
 
+def _with_transfer_headers(
+    extra: tuple[tuple[str, str], ...], compressed: bool, resume_from: int
+) -> tuple[tuple[str, str], ...]:
+    """
+    C{extra} with C{Accept-Encoding} for C{compressed} (unless C{extra} has one) and
+    C{Range} for C{resume_from} (replacing any).
+
+    @raise ValueError: C{resume_from} is negative.
+    """
+    if resume_from < 0:
+        raise ValueError(f"resume_from must be 0 or more, not {resume_from}")
+    names = {name.lower() for name, _ in extra}
+    if compressed and "accept-encoding" not in names:
+        extra += (("Accept-Encoding", accept_encoding()),)
+    if resume_from:
+        extra = tuple((n, v) for n, v in extra if n.lower() != "range")
+        extra += (("Range", f"bytes={resume_from}-"),)
+    return extra
+
+
 def fetch(
     url: str,
     *,
@@ -260,6 +431,8 @@ def fetch(
     client: Client | None = None,
     retries: int | RetryPolicy = 0,
     auth: tuple[str, str] | None = None,
+    compressed: bool = False,
+    resume_from: int = 0,
 ) -> Deferred[Response]:
     """
     GET C{url} and return a Deferred of the complete L{Response}.
@@ -308,6 +481,28 @@ def fetch(
         C{Authorization} to the URL's scheme, host and port only, never after a redirect
         to another (as C{curl -u}); an C{Authorization} in C{headers} replaces it.  A user
         name holding C{:} fails with C{ValueError}.
+    @param compressed: ask for a compressed body (C{Accept-Encoding: deflate, gzip}, plus
+        C{br} and C{zstd} when the C{brotli} and C{zstandard} packages are installed,
+        unless C{headers} has an C{Accept-Encoding}), and decode the final response's body
+        as its C{Content-Encoding} says, as it arrives (curl's C{--compressed}).  The
+        decoded body is what is held, bounded by C{max_body_size} (a decompression bomb
+        fails with L{twistsock.http.BodyTooLarge} after at most that much output), or
+        streamed to C{stream_to}; C{headers} and C{raw} stay as received (a decoded body
+        held in memory leaves C{raw} the head alone).  An unknown coding fails with
+        L{twistsock.http.UnsupportedContentEncoding} (61) before any body is written,
+        corrupt data with L{twistsock.http.ContentDecodingError} (61) after what was
+        decoded before it (see L{twistsock.http._decoding} for the edge cases).
+        Without it, bodies are never decoded.
+    @param resume_from: continue a download at this byte offset (curl's C{-C}): a
+        C{Range: bytes=N-} header is sent (replacing any in C{headers}), and the final
+        response must continue there: a C{Content-Range} that starts at C{resume_from}
+        (a 206), whose body is then the rest of the resource.  A response that says the
+        resource is complete already, a 416 or a body of exactly C{resume_from} bytes
+        without such a C{Content-Range}, stops at its head: it is returned with an empty
+        C{body}, and nothing is streamed.  Any other response fails with
+        L{twistsock.http.RangeNotSupported} (33) before any of its body is streamed.
+        C{0} sends no C{Range}.  With C{compressed}, the offset counts encoded bytes, and
+        a coded 206 body generally cannot be decoded on its own: use one or the other.
 
     @return: fires with the L{Response} (its C{history} holds the redirect responses), or
         fails with a L{twistsock.http.FetchError} subclass.  Cancelling it aborts the connection
@@ -328,6 +523,8 @@ def fetch(
         client=client,
         retries=retries,
         auth=auth,
+        compressed=compressed,
+        resume_from=resume_from,
     )
 
 
@@ -349,6 +546,8 @@ def fetch_with_observer(
     auth: tuple[str, str] | None = None,
     on_retry: Callable[[Retry], object] | None = None,
     check: Callable[[Response], object] | None = None,
+    compressed: bool = False,
+    resume_from: int = 0,
 ) -> Deferred[Response]:
     """
     L{fetch}, with a L{TransferObserver} told about each request and response as it goes
@@ -370,6 +569,7 @@ def fetch_with_observer(
         policy = as_policy(retries)
         parsed = parse_url(url)
         extra = _with_credentials(validate_headers(headers), parsed, auth)
+        extra = _with_transfer_headers(extra, compressed, resume_from)
         request = build_request(parsed, extra, keep_alive=client is not None)
     except Exception:
         return fail()
@@ -384,6 +584,8 @@ def fetch_with_observer(
             stream,
             follow_redirects,
             client,
+            compressed,
+            resume_from,
         )
         if follow_redirects:
             attempt = Deferred.fromCoroutine(job.follow(request, extra, max_redirects))

@@ -261,10 +261,13 @@ class Client:
         stream_to: object = None,
         retries: int | RetryPolicy = 0,
         auth: tuple[str, str] | None = None,
+        compressed: bool = False,
+        resume_from: int = 0,
     ) -> Deferred[Response]:
         """
         GET C{url} over this client's connections: L{twistsock.http.fetch}'s options and
-        outcome (its C{timeout} counts the wait for a connection too).
+        outcome (its C{timeout} counts the wait for a connection too; C{compressed} and
+        C{resume_from} are as there).
         """
         from twistsock.http._fetch import fetch
 
@@ -282,6 +285,8 @@ class Client:
             client=self,
             retries=retries,
             auth=auth,
+            compressed=compressed,
+            resume_from=resume_from,
         )
 
     def request(
