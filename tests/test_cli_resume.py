@@ -154,15 +154,14 @@ class ResumeCommandTests(TestCase):
     @inlineCallbacks
     def test_server_answers(self) -> Any:
         """
-        What each answer to C{-C -} on a 4-byte file does, as curl: a 200 that ignores
-        the range fails (33) and leaves the file; a 200 of exactly 4 bytes means it is
+        What each answer to C{-C -} on a 4-byte file does, as curl: a 200 of exactly 4
+        bytes means it is
         complete (0); a 206 that starts elsewhere or has no C{Content-Range}, and a
         404, fail (33), a 404 with C{-f} fails with 22, a 416 with C{-f} succeeds; a
         206 cut short fails (18) and leaves what was appended.
         """
         require_curl()
         cases: list[tuple[bytes, tuple[str, ...], int, bytes]] = [
-            (b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n0123456789", (), 33, b"abcd"),
             (b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\n0123", (), 0, b"abcd"),
             (
                 b"HTTP/1.1 206 Partial Content\r\nContent-Range: bytes 2-9/10\r\n"
@@ -176,11 +175,39 @@ class ResumeCommandTests(TestCase):
             (b"HTTP/1.1 404 Not Found\r\nContent-Length: 5\r\n\r\nnope\n", ("-f",), 22, b"abcd"),
             (b"HTTP/1.1 416 Nope\r\nContent-Length: 5\r\n\r\nnope\n", ("-f",), 0, b"abcd"),
             (PARTIAL + b"456789", (), 0, b"abcd456789"),
+            (
+                b"HTTP/1.1 200 OK\r\nContent-Range: bytes 4-9/10\r\n"
+                b"Content-Length: 6\r\n\r\n456789",
+                (),
+                0,
+                b"abcd456789",
+            ),
             (PARTIAL + b"456", (), 18, b"abcd456"),
         ]
         for reply, extra, code, after in cases:
             _, status, contents = yield self.both(b"abcd", self.canned(reply), *extra, "-C", "-")
             self.assertEqual((status, contents), (code, after), reply)
+
+    @inlineCallbacks
+    def test_200_starts_over(self) -> Any:
+        """
+        A 200 with the whole resource to C{-C -} starts the download over: the file is
+        replaced by the whole body, through a temporary file.  This is where twistsock
+        differs from curl 7.88 on purpose (the issue's rule): curl exits 33 and keeps the
+        partial file, which the comparison shows where curl is installed.
+        """
+        reply = b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n0123456789"
+        url = self.canned(reply)
+        path = self.directory / "ours"
+        path.write_bytes(b"abcd")
+        out, err, status = yield run_get(reactor, "-s", "-S", "-C", "-", "-o", str(path), url)
+        self.assertEqual((out, err, status, path.read_bytes()), (b"", b"", 0, b"0123456789"))
+        self.assertEqual(sorted(p.name for p in self.directory.iterdir()), ["ours"])
+        require_curl()
+        path = self.directory / "curl"
+        path.write_bytes(b"abcd")
+        _, _, status = yield run_curl(reactor, "-s", "-C", "-", "-o", str(path), url)
+        self.assertEqual((status, path.read_bytes()), (33, b"abcd"))
 
     @inlineCallbacks
     def test_raw_appends(self) -> Any:

@@ -72,8 +72,8 @@ class ResumeTests(SynchronousTestCase):
     def test_refused(self) -> None:
         """
         A 206 that starts elsewhere, one without C{Content-Range}, a 200 with the whole
-        body, a 404: L{RangeNotSupported} (33), before any body is streamed, whatever
-        the status (as curl).
+        body (streamed: a C{stream_to} cannot be rewound), a 404: L{RangeNotSupported}
+        (33), before any body is streamed, whatever the status (as curl).
         """
         for data in [
             b"HTTP/1.1 206 Partial Content\r\nContent-Range: bytes 2-9/10\r\n"
@@ -91,6 +91,16 @@ class ResumeTests(SynchronousTestCase):
             )
             self.assertEqual(self.pieces, [])
         self.assertEqual((error.code, error.content_range), (404, None))
+
+    def test_200_starts_over_when_held(self) -> None:
+        """
+        A 200 with the whole resource, to a resumed request whose body is held: the
+        download starts over, and the L{Response} has code 200 and the whole body.
+        """
+        d, transport = self.get(stream_to=None)
+        reply(transport, b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n0123456789")
+        response: Response = self.successResultOf(d)
+        self.assertEqual((response.code, response.body), (200, b"0123456789"))
 
     def test_200_that_continues(self) -> None:
         """

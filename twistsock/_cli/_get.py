@@ -257,14 +257,15 @@ class _Output:
         url: str,
         output: str | None,
         hold_stdout: bool = False,
-        append: bool = False,
+        append: int = 0,
     ) -> None:
         """
         @param output: the C{-o} name for this URL, if any (C{-} is stdout).
         @param hold_stdout: keep what goes to stdout until L{flush} (transfers in
             parallel must not interleave their bytes).
         @param append: append to the C{-o} file in place (a resumed download) instead of
-            replacing it.
+            replacing it, unless the answer is the whole resource (a 200 whose body is not
+            the C{append} bytes the file holds already): then the download starts over.
         """
         self._options = options
         self._terminal = terminal
@@ -294,7 +295,15 @@ class _Output:
         if self.to_file:
             assert self._output is not None
             try:
-                self.file = (AppendFile if self._append else AtomicFile)(self._output)
+                # A 200 to a resumed request is the whole resource: the download starts
+                # over, through a temporary file as without -C.
+                whole = (
+                    head.code == 200
+                    and "Content-Range" not in head.headers
+                    and head.content_length != self._append
+                )
+                append = bool(self._append) and not whole
+                self.file = (AppendFile if append else AtomicFile)(self._output)
             except OSError as e:
                 # The file asked for, and why, not the temporary file's name OSError holds.
                 raise BodyWriteError(self.where, e.strerror or str(e)) from None
@@ -406,7 +415,7 @@ async def _transfer(
     # (written whole, so that transfers do not interleave).
     parallel = client is not None and options.parallel
     resume = resume_offset(options.continue_at, output_name)
-    append = bool(resume) and to_file
+    append = resume if to_file else 0
     output = _Output(options, terminal, url, output_name, hold_stdout=parallel, append=append)
     # --raw writes the bytes as received: a compressed body is asked for, not decoded.
     compressed = options.compressed and not options.raw
@@ -456,6 +465,7 @@ async def _transfer(
         check=check,
         compressed=compressed,
         resume_from=resume,
+        restart_on_whole=True,
     )
     interrupted = on_shutdown(reactor, fetching.cancel)
     try:

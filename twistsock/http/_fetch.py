@@ -247,6 +247,7 @@ class _Fetch:
         self.stream = stream
         self.compressed = compressed
         self.resume_from = resume_from
+        self.restart_on_whole = False
         self.held: _HeldBody | None = None  # this hop's decoded body, when held
         self.follow_redirects = follow_redirects
         self.connect_timeout = connect_timeout
@@ -357,7 +358,9 @@ class _Fetch:
         """
         Does C{head}, the answer to a resumed request, continue at C{resume_from}?  C{False}
         when it does; C{True} when the resource is complete already (a 416, or a body
-        of exactly C{resume_from} bytes without a C{Content-Range} that continues).
+        of exactly C{resume_from} bytes without a C{Content-Range} that continues).  A 200
+        with the whole resource is C{False} too (the download starts over) when its body is
+        held, or when the caller's stream chose to start over (C{restart_on_whole}).
 
         @raise RangeNotSupported: otherwise (as curl, whatever the status code).
         """
@@ -366,6 +369,10 @@ class _Fetch:
             return False
         if head.code == 416 or head.content_length == self.resume_from:
             return True
+        if head.code == 200 and (self.stream is None or self.restart_on_whole):
+            # The whole resource: the download starts over, where its body can go from
+            # the start (held, or a stream that looks at the status).
+            return False
         raise RangeNotSupported(self.current, self.resume_from, head.code, content_range)
 
     async def follow(
@@ -499,8 +506,11 @@ def fetch(
         (a 206), whose body is then the rest of the resource.  A response that says the
         resource is complete already, a 416 or a body of exactly C{resume_from} bytes
         without such a C{Content-Range}, stops at its head: it is returned with an empty
-        C{body}, and nothing is streamed.  Any other response fails with
-        L{twistsock.http.RangeNotSupported} (33) before any of its body is streamed.
+        C{body}, and nothing is streamed.  A 200 with the whole resource, when the body is
+        held, is the download starting over: the L{Response} has code 200 and the whole
+        body (with C{stream_to}, which cannot be rewound, it fails as below).  Any other
+        response fails with L{twistsock.http.RangeNotSupported} (33) before any of its
+        body is streamed.
         C{0} sends no C{Range}.  With C{compressed}, the offset counts encoded bytes, and
         a coded 206 body generally cannot be decoded on its own: use one or the other.
 
@@ -548,6 +558,7 @@ def fetch_with_observer(
     check: Callable[[Response], object] | None = None,
     compressed: bool = False,
     resume_from: int = 0,
+    restart_on_whole: bool = False,
 ) -> Deferred[Response]:
     """
     L{fetch}, with a L{TransferObserver} told about each request and response as it goes
@@ -555,7 +566,9 @@ def fetch_with_observer(
     final head that is not a redirect to follow, where its body goes (see
     L{HTTPGetProtocol}).  With retries, C{on_retry} is told each decision to retry
     before its wait, and C{check} may fail a response that is not retried (C{--fail}: a
-    failure it raises may be retried in turn, with C{all_errors}).
+    failure it raises may be retried in turn, with C{all_errors}).  With
+    C{restart_on_whole}, a 200 with the whole resource to a resumed request goes to
+    C{stream} (which sees its status and starts over) instead of failing.
     """
     if client is not None:
         reactor, connect_timeout, tls_verify = (
@@ -587,6 +600,7 @@ def fetch_with_observer(
             compressed,
             resume_from,
         )
+        job.restart_on_whole = restart_on_whole
         if follow_redirects:
             attempt = Deferred.fromCoroutine(job.follow(request, extra, max_redirects))
         else:
