@@ -373,6 +373,18 @@ class MemoryCommandTests(SynchronousTestCase):
             self.stderr.getvalue(), "twistsock: (22) The requested URL returned error: 404\n"
         )
 
+    def test_retried(self) -> None:
+        """
+        With C{--retry}, the output is that of the last attempt: its status, its head, its
+        connection, as curl's.
+        """
+        answers = [StubResponse(code=503), StubResponse(body=b"ok")]
+        network = FakeHTTP(lambda request: answers.pop(0))
+        w = " %{http_code} %{num_connects} %{size_download} %{num_redirects}"
+        args = ["-s", "--retry", "1", "-w", w, "http://example.com/"]
+        self.assertEqual(self.get(network, *args), 0)
+        self.assertEqual(self.stdout.buffer.getvalue(), b"ok 200 1 2 0")
+
     def test_redirects(self) -> None:
         """
         With C{-L}, the final URL and the redirects followed; without, where the redirect

@@ -13,10 +13,19 @@ arguments are checked: C{twistsock get --help} loads neither.
 
 from __future__ import annotations
 
+import argparse
 import sys
 from collections.abc import Sequence
 
-from twistsock._cli._command import EXIT_USAGE, Parser, UsageError, integer, seconds
+from twistsock._cli._command import (
+    EXIT_USAGE,
+    Parser,
+    UsageError,
+    integer,
+    offset,
+    seconds,
+    seconds_or_zero,
+)
 from twistsock._limits import DEFAULT_MAX_BODY_SIZE
 from twistsock._version import __version__
 
@@ -36,6 +45,14 @@ def _parser() -> Parser:
     )  # fmt: skip
     get.add_argument("-i", "--include", action="store_true", help="write status and headers")
     get.add_argument("--raw", action="store_true", help="write the exact bytes received")
+    get.add_argument(
+        "--compressed", action="store_true",
+        help="ask for a compressed body and decode it (gzip, deflate, br, zstd)",
+    )  # fmt: skip
+    get.add_argument(
+        "-C", "--continue-at", type=offset, default=None, metavar="OFFSET",
+        help="resume at byte OFFSET; - for the size of the -o file",
+    )  # fmt: skip
     get.add_argument("-L", "--location", action="store_true", help="follow redirects")
     get.add_argument("--max-redirs", type=integer(0), default=10, metavar="N", help="(default 10)")
     get.add_argument(
@@ -71,6 +88,26 @@ def _parser() -> Parser:
     get.add_argument("-v", "--verbose", action="store_true", help="headers on stderr")
     get.add_argument("-k", "--insecure", action="store_true", help="skip TLS verification")
     get.add_argument(
+        "-u", "--user", type=user_password, metavar="USER:PASSWORD",
+        help="HTTP Basic authentication, sent to the URL's origin only",
+    )  # fmt: skip
+    get.add_argument(
+        "--retry", type=integer(0, 1000), default=0, metavar="N",
+        help="retry transient failures N times, 0 to 1000 (default 0)",
+    )  # fmt: skip
+    get.add_argument(
+        "--retry-delay", type=seconds_or_zero(600), default=0.0, metavar="S",
+        help="fixed wait before each retry, 0 to 600 (default 0: 1 s, doubling)",
+    )  # fmt: skip
+    get.add_argument(
+        "--retry-max-time", type=seconds_or_zero(), default=0.0, metavar="S",
+        help="start no retry after S seconds (default 0: no limit)",
+    )  # fmt: skip
+    get.add_argument(
+        "--retry-connrefused", action="store_true", help="retry refused connections too"
+    )
+    get.add_argument("--retry-all-errors", action="store_true", help="retry on any error")
+    get.add_argument(
         "-w", "--write-out", metavar="FORMAT",
         help="write FORMAT after each transfer, curl's %%{variables}; @FILE, @- stdin",
     )  # fmt: skip
@@ -86,6 +123,20 @@ def _parser() -> Parser:
         help="targets probed at once, 1 to 1000 (default 50)",
     )  # fmt: skip
     return parser
+
+
+def user_password(text: str) -> tuple[str, str]:
+    """
+    C{-u USER:PASSWORD}, split at the first colon (as curl).  Without a colon curl would
+    prompt for the password; there is no prompt here, so it is an option error (which
+    does not repeat the value).
+    """
+    user, colon, password = text.partition(":")
+    if not colon:
+        raise argparse.ArgumentTypeError(
+            "expected USER:PASSWORD (there is no password prompt; use USER: for none)"
+        )
+    return user, password
 
 
 def main(argv: Sequence[str] | None = None) -> int:

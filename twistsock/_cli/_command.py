@@ -16,9 +16,11 @@ __all__ = [
     "Parser",
     "UsageError",
     "integer",
+    "offset",
     "on_shutdown",
     "run",
     "seconds",
+    "seconds_or_zero",
 ]
 
 EXIT_USAGE = 2
@@ -55,6 +57,25 @@ def seconds(text: str) -> float:
     return value
 
 
+def seconds_or_zero(high: float | None = None) -> Callable[[str], float]:
+    """
+    The argument type of finite seconds from 0 to C{high} (no upper bound if C{None}),
+    for options where 0 means "the default" or "no limit".
+    """
+    wanted = "seconds >= 0" if high is None else f"seconds from 0 to {high:g}"
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+        if not (math.isfinite(value) and 0 <= value <= (math.inf if high is None else high)):
+            raise argparse.ArgumentTypeError(f"expected {wanted}, not {_shown(text)}")
+        return value
+
+    return parse
+
+
 def integer(low: int, high: int | None = None) -> Callable[[str], int]:
     """The argument type of an integer from C{low} to C{high} (no upper bound if C{None})."""
     wanted = f"an integer >= {low}" if high is None else f"an integer from {low} to {high}"
@@ -69,6 +90,14 @@ def integer(low: int, high: int | None = None) -> Callable[[str], int]:
         return value
 
     return parse
+
+
+def offset(text: str) -> int | str:
+    """
+    The argument type of C{-C}: a byte offset, an integer >= 0, or C{"-"} (the size of
+    the output file).
+    """
+    return text if text == "-" else integer(0)(text)
 
 
 def on_shutdown(reactor: Any, interrupt: Any) -> Any:

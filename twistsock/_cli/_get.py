@@ -17,11 +17,13 @@ from twisted.internet.defer import CancelledError, Deferred, gatherResults
 
 from twistsock._cli._command import EXIT_INTERRUPTED, on_shutdown, run
 from twistsock._cli._write_out import STDOUT, TransferInfo, parse_head, read_format, write_out
+from twistsock.http._decoding import accept_encoding
 from twistsock.http._errors import (
     BodyTooLarge,
     BodyWriteError,
     FetchError,
     HTTPStatusError,
+    RangeNotSupported,
     UnsupportedScheme,
 )
 from twistsock.http._fetch import REDIRECT_CODES, fetch_with_observer
@@ -30,8 +32,16 @@ from twistsock.http._protocol import TransferObserver
 from twistsock.http._reader import ResponseHead
 from twistsock.http._request import GetRequest, parse_header_line, parse_url
 from twistsock.http._response import Response, Timings
+from twistsock.http._retry import Retry, RetryPolicy
 
-__all__ = ["EXIT_WRITE_ERROR", "AtomicFile", "get_command", "write_atomically"]
+__all__ = [
+    "EXIT_WRITE_ERROR",
+    "AppendFile",
+    "AtomicFile",
+    "get_command",
+    "resume_offset",
+    "write_atomically",
+]
 
 EXIT_WRITE_ERROR = 23
 """Exit status when the output cannot be written (curl's "write error")."""
@@ -111,6 +121,13 @@ class _Terminal(TransferObserver):
         self._verbose = verbose
         self._progress = progress
         self._bar: Any = None
+
+    def forget(self) -> None:
+        """The transfer starts over (a retry): what was seen of it so far is forgotten."""
+        self.heads.clear()
+        self.urls.clear()
+        self.connects = self.request_bytes = self.received = 0
+        self.remote = self.local = ("", 0)
 
     def request_started(self, url: str) -> None:
         self.urls.append(url)
@@ -218,6 +235,61 @@ class AtomicFile:
             os.unlink(self._temporary)
 
 
+class AppendFile:
+    """
+    A file appended to in place, for a resumed download (C{-C}): L{commit} flushes it to
+    disk; L{discard} only closes it, keeping what was appended (as curl does), so that
+    another C{-C -} continues from there.
+    """
+
+    def __init__(self, path: str) -> None:
+        """Open C{path} for appending (C{OSError} if it cannot be)."""
+        self.path = path
+        self._file = open(path, "ab")  # noqa: SIM115 - closed by commit, discard or drop
+        self._start = self._file.tell()
+
+    def write(self, data: bytes) -> None:
+        """Append C{data}."""
+        self._file.write(data)
+
+    def commit(self) -> None:
+        """Flush to disk and close."""
+        try:
+            self._file.flush()
+            os.fsync(self._file.fileno())
+        finally:
+            self._file.close()
+
+    def discard(self) -> None:
+        """Close, keeping what was appended."""
+        with suppress(OSError):
+            self._file.close()
+
+    def drop(self) -> None:
+        """
+        Cut the file back to where this append started, and close it: the attempt is
+        retried with the same C{Range}, so what it appended must not stay twice.
+        """
+        with suppress(OSError):
+            self._file.truncate(self._start)
+        self.discard()
+
+
+def resume_offset(continue_at: int | str | None, output: str | None) -> int:
+    """
+    The offset C{-C} asks for: C{-} is the size of the C{-o} file (0 when it does not
+    exist, or when the output is stdout: nothing to continue, as curl).
+    """
+    if continue_at != "-":
+        return int(continue_at or 0)
+    if output is None or output == "-":
+        return 0
+    try:
+        return os.stat(output).st_size
+    except OSError:
+        return 0
+
+
 def write_atomically(path: str, data: bytes) -> None:
     """Write C{data} to C{path} through an L{AtomicFile}."""
     output = AtomicFile(path)
@@ -253,18 +325,23 @@ class _Output:
         url: str,
         output: str | None,
         hold_stdout: bool = False,
+        append: int = 0,
     ) -> None:
         """
         @param output: the C{-o} name for this URL, if any (C{-} is stdout).
         @param hold_stdout: keep what goes to stdout until L{flush} (transfers in
             parallel must not interleave their bytes).
+        @param append: append to the C{-o} file in place (a resumed download) instead of
+            replacing it, unless the answer is the whole resource (a 200 whose body is not
+            the C{append} bytes the file holds already): then the download starts over.
         """
         self._options = options
         self._terminal = terminal
         self._url = url
         self._output = output
         self.to_file = output is not None and output != "-"  # -o -: stdout, as curl
-        self.file: AtomicFile | None = None
+        self.file: AtomicFile | AppendFile | None = None
+        self._append = append
         self._written = 0
         self._held: list[bytes] | None = [] if hold_stdout else None
         self.head: ResponseHead | None = None  # the final head, once it arrived
@@ -293,7 +370,15 @@ class _Output:
         if self.to_file:
             assert self._output is not None
             try:
-                self.file = AtomicFile(self._output)
+                # A 200 to a resumed request is the whole resource: the download starts
+                # over, through a temporary file as without -C.
+                whole = (
+                    head.code == 200
+                    and "Content-Range" not in head.headers
+                    and head.content_length != self._append
+                )
+                append = bool(self._append) and not whole
+                self.file = (AppendFile if append else AtomicFile)(self._output)
             except OSError as e:
                 # The file asked for, and why, not the temporary file's name OSError holds.
                 raise BodyWriteError(self.where, e.strerror or str(e)) from None
@@ -307,6 +392,22 @@ class _Output:
         if self._written > self._options.max_filesize:
             raise BodyTooLarge(self._url, self._options.max_filesize)
         self._write(data)
+
+    def restart(self) -> None:
+        """
+        The attempt is retried: drop its file, if any, and what was held for stdout, so
+        that the next attempt starts afresh (what went to stdout already stays, as curl).
+        """
+        if self.file is not None:
+            if isinstance(self.file, AppendFile):
+                self.file.drop()
+            else:
+                self.file.discard()
+            self.file = None
+        self._written = 0
+        self.head = None
+        if self._held is not None:
+            self._held = []
 
     def flush(self) -> None:
         """Write what was held for stdout."""
@@ -393,7 +494,32 @@ async def _transfer(
     # framing included, are written at the end), and to stdout in parallel transfers
     # (written whole, so that transfers do not interleave).
     parallel = client is not None and options.parallel
-    output = _Output(options, terminal, url, output_name, hold_stdout=parallel)
+    resume = resume_offset(options.continue_at, output_name)
+    append = resume if to_file else 0
+    output = _Output(options, terminal, url, output_name, hold_stdout=parallel, append=append)
+    # --raw writes the bytes as received: a compressed body is asked for, not decoded.
+    compressed = options.compressed and not options.raw
+    if options.compressed and options.raw:
+        if not any(name.lower() == "accept-encoding" for name, _ in headers):
+            headers = [*headers, ("Accept-Encoding", accept_encoding())]
+
+    def on_retry(retry: Retry) -> None:
+        # As curl: the failure's own line, then a warning, before each wait.
+        if retry.error is not None:
+            _report(options, retry.error)
+        if not options.silent:
+            sys.stderr.write(f"Warning: {retry.warning()}\n")
+            sys.stderr.flush()
+        if retry.wait is not None:
+            terminal.close()
+            terminal.forget()
+            output.restart()
+
+    def check(response: Response) -> None:
+        # A resumed transfer's 416 says the file is complete: success, as curl.
+        if options.fail and response.code >= 400 and not (resume and response.code == 416):
+            raise HTTPStatusError(response.url, response.code)
+
     fetching = fetch_with_observer(
         url,
         reactor=reactor,
@@ -407,14 +533,26 @@ async def _transfer(
         observer=terminal,
         stream=None if options.raw else output.start,
         client=client,
+        retries=RetryPolicy(
+            retries=options.retry,
+            delay=options.retry_delay,
+            max_time=options.retry_max_time,
+            connection_refused=options.retry_connrefused,
+            all_errors=options.retry_all_errors,
+        ),
+        auth=options.user,
+        on_retry=on_retry,
+        check=check,
+        compressed=compressed,
+        resume_from=resume,
+        restart_on_whole=True,
     )
     interrupted = on_shutdown(reactor, fetching.cancel)
     response: Response | None = None
     failure: FetchError | None = None
     try:
         response = await fetching
-        if options.fail and response.code >= 400:
-            raise HTTPStatusError(response.url, response.code)
+        check(response)
     except CancelledError:
         if output.file is not None:
             output.file.discard()
@@ -423,6 +561,10 @@ async def _transfer(
         if output.file is not None:
             output.file.discard()
         output.flush()
+        if options.fail and isinstance(e, RangeNotSupported) and e.code >= 400:
+            status_error = HTTPStatusError(e.url, e.code)  # curl checks the status first
+            status_error.timings = e.timings
+            e = status_error
         failure = e
     finally:
         terminal.close()
@@ -437,7 +579,11 @@ async def _transfer(
                 data = b"".join(hop.raw for hop in (*response.history, response))
                 if to_file:
                     assert output_name is not None
-                    write_atomically(output_name, data)
+                    if append:
+                        with open(output_name, "ab") as appended:
+                            appended.write(data)
+                    else:
+                        write_atomically(output_name, data)
                 else:
                     sys.stdout.buffer.write(data)
                     sys.stdout.buffer.flush()

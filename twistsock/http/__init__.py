@@ -15,6 +15,7 @@ from twistsock.http._errors import (
     ConnectionRefused,
     ConnectionReset,
     ConnectTimeout,
+    ContentDecodingError,
     CouldNotConnect,
     CouldNotResolve,
     EmptyReply,
@@ -26,8 +27,11 @@ from twistsock.http._errors import (
     MalformedURL,
     OperationTimeout,
     PartialBody,
+    RangeNotSupported,
     TLSHandshakeError,
     TooManyRedirects,
+    TrailingContentData,
+    UnsupportedContentEncoding,
     UnsupportedScheme,
 )
 from twistsock.http._factory import HTTPGetFactory
@@ -35,6 +39,7 @@ from twistsock.http._fetch import fetch
 from twistsock.http._pool import Client
 from twistsock.http._protocol import HTTPGetProtocol
 from twistsock.http._response import Headers, Response, Timings
+from twistsock.http._retry import RetryPolicy
 
 __all__ = [
     "BodyTooLarge",
@@ -44,6 +49,7 @@ __all__ = [
     "ConnectionRefused",
     "ConnectionReset",
     "ConnectTimeout",
+    "ContentDecodingError",
     "CouldNotConnect",
     "CouldNotResolve",
     "EmptyReply",
@@ -59,9 +65,13 @@ __all__ = [
     "MalformedURL",
     "OperationTimeout",
     "PartialBody",
+    "RangeNotSupported",
     "Response",
+    "RetryPolicy",
     "Timings",
     "TLSHandshakeError",
     "TooManyRedirects",
+    "TrailingContentData",
+    "UnsupportedContentEncoding",
     "UnsupportedScheme",
 ]

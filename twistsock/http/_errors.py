@@ -22,6 +22,7 @@ __all__ = [
     "ConnectionRefused",
     "ConnectionReset",
     "ConnectTimeout",
+    "ContentDecodingError",
     "CouldNotConnect",
     "CouldNotResolve",
     "EmptyReply",
@@ -33,8 +34,11 @@ __all__ = [
     "MalformedURL",
     "OperationTimeout",
     "PartialBody",
+    "RangeNotSupported",
     "TLSHandshakeError",
     "TooManyRedirects",
+    "TrailingContentData",
+    "UnsupportedContentEncoding",
     "UnsupportedScheme",
 ]
 
@@ -366,3 +370,81 @@ class HTTPStatusError(FetchError):
         super().__init__(f"The requested URL returned error: {code}")
         self.url = url
         self.code = code
+
+
+class UnsupportedContentEncoding(FetchError):
+    """
+    The response's C{Content-Encoding} names a coding that cannot be decoded (unknown, or
+    its optional package is not installed), and decoding was asked for.  Nothing of the
+    body is written.
+
+    @ivar url: the URL fetched.
+    @ivar coding: the coding, lower-cased.
+    @ivar available: the codings that can be decoded.
+    """
+
+    curl_exit_code = 61
+
+    def __init__(self, url: str, coding: str, available: tuple[str, ...]) -> None:
+        names = ", ".join(available)
+        super().__init__(
+            f"Unrecognized content encoding type {coding!r}. "
+            f"twistsock understands {names} content encodings."
+        )
+        self.url = url
+        self.coding = coding
+        self.available = available
+
+
+class ContentDecodingError(FetchError):
+    """
+    A body's content coding could not be undone: corrupt data, or too many codings.  The
+    decoded bytes before the fault have been written.
+
+    @ivar url: the URL fetched.
+    @ivar coding: the coding (or codings) concerned.
+    @ivar reason: the decoder's words for it.
+    """
+
+    curl_exit_code = 61
+
+    def __init__(self, url: str, coding: str, reason: str) -> None:
+        super().__init__(f"Error while processing content unencoding: {reason} ({coding})")
+        self.url = url
+        self.coding = coding
+        self.reason = reason
+
+
+class TrailingContentData(ContentDecodingError):
+    """
+    Bytes follow the end of a gzip or deflate stream (a second gzip member, or garbage).
+    curl fails so with its write error code, 23.
+    """
+
+    curl_exit_code = 23
+
+    def __init__(self, url: str, coding: str) -> None:
+        super().__init__(url, coding, "data after the end of the compressed stream")
+
+
+class RangeNotSupported(FetchError):
+    """
+    A resumed transfer (C{resume_from}) got a response that does not continue at the
+    offset asked for: no C{Content-Range}, or one that starts elsewhere, on a response
+    that is not a 416 and whose C{Content-Length} is not the offset either.  Nothing of
+    its body is written.
+
+    @ivar url: the URL fetched.
+    @ivar offset: the offset asked for.
+    @ivar code: the response's status code.
+    @ivar content_range: its C{Content-Range}, or C{None}.
+    """
+
+    curl_exit_code = 33
+
+    def __init__(self, url: str, offset: int, code: int, content_range: str | None) -> None:
+        super().__init__("HTTP server doesn't seem to support byte ranges. Cannot resume.")
+        self.url = url
+        self.offset = offset
+        self.code = code
+        self.content_range = content_range

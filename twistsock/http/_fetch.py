@@ -13,7 +13,9 @@ the wait for the headers.
 
 from __future__ import annotations
 
+import base64
 import dataclasses
+import io
 from collections.abc import Callable, Sequence
 from typing import Any
 from urllib.parse import quote, urljoin
@@ -24,7 +26,20 @@ from twisted.python.failure import Failure
 
 from twistsock._deadline import with_deadline
 from twistsock._limits import DEFAULT_MAX_BODY_SIZE, DEFAULT_TIMEOUT
-from twistsock.http._errors import FetchError, MalformedURL, OperationTimeout, TooManyRedirects
+from twistsock.http._decoding import (
+    accept_encoding,
+    check_codings,
+    content_codings,
+    decoding_target,
+)
+from twistsock.http._errors import (
+    BodyTooLarge,
+    FetchError,
+    MalformedURL,
+    OperationTimeout,
+    RangeNotSupported,
+    TooManyRedirects,
+)
 from twistsock.http._factory import HTTPGetFactory
 from twistsock.http._pool import Client
 from twistsock.http._protocol import TransferObserver
@@ -38,9 +53,16 @@ from twistsock.http._request import (
     validate_headers,
 )
 from twistsock.http._response import Response, _with_timings
+from twistsock.http._retry import Retry, RetryPolicy, as_policy, run_with_retries
 from twistsock.http._timings import TransferTimer, timed_observer, timed_resolution
 
-__all__ = ["REDIRECT_CODES", "fetch", "fetch_with_observer", "tcp_endpoint"]
+__all__ = [
+    "REDIRECT_CODES",
+    "basic_authorization",
+    "fetch",
+    "fetch_with_observer",
+    "tcp_endpoint",
+]
 
 REDIRECT_CODES = frozenset({301, 302, 303, 307, 308})
 """The status codes whose C{Location} is followed when C{follow_redirects} is true."""
@@ -130,8 +152,92 @@ def _redirect_target(response: Response, location: str) -> ParsedURL:
     return parse_url(joined)
 
 
+def basic_authorization(user: str, password: str) -> str:
+    """
+    The C{Authorization} value for HTTP Basic authentication (RFC 7617), C{user:password}
+    in UTF-8 (bytes a URL's percent-encoding gave, as they were), base64-encoded.
+
+    @raise ValueError: when C{user} holds a colon, which would move the split.
+    """
+    if ":" in user:
+        raise ValueError("a Basic authentication user name cannot contain ':'")
+    token = base64.b64encode(f"{user}:{password}".encode("utf-8", "surrogateescape"))
+    return f"Basic {token.decode('ascii')}"
+
+
+def _with_credentials(
+    headers: tuple[tuple[str, str], ...], url: ParsedURL, auth: tuple[str, str] | None
+) -> tuple[tuple[str, str], ...]:
+    """
+    C{headers} with C{Authorization} for C{auth}, or else for the URL's user information,
+    first; an C{Authorization} among C{headers} wins, as curl's C{-H} does.
+    """
+    if auth is None and url.username is not None:
+        auth = (url.username, url.password or "")
+    if auth is None or any(name.lower() == "authorization" for name, _ in headers):
+        return headers
+    user, password = auth
+    return (("Authorization", basic_authorization(user, password)), *headers)
+
+
 def _same_origin(a: ParsedURL, b: ParsedURL) -> bool:
     return (a.scheme, a.host, a.port) == (b.scheme, b.host, b.port)
+
+
+def _range_start(content_range: str | None) -> int | None:
+    """
+    The first byte position a C{Content-Range} gives, read as curl reads it (C{bytes
+    N-M/T}, C{bytes: N-}, C{N-}), or C{None} (absent, or C{*/T}).
+    """
+    value = (content_range or "").lstrip(" \t")
+    value = value.removeprefix("bytes").lstrip(" \t:")
+    digits = len(value) - len(value.lstrip("0123456789"))
+    return int(value[:digits]) if digits else None
+
+
+class _AlreadyComplete(FetchError):
+    """
+    A resumed transfer's response says the resource is complete already (a 416, or a
+    whole body of exactly C{resume_from} bytes): the transfer stops at its head, which
+    L{_Fetch.get} turns back into the L{Response} (as curl, which stops there too).
+    """
+
+    def __init__(self, url: str, head: ResponseHead) -> None:
+        super().__init__("the entire document is already downloaded")
+        self.url = url
+        self.head = head
+
+    def response(self) -> Response:
+        """The response: the head, and no body."""
+        head = self.head
+        return Response(
+            url=self.url,
+            http_version=head.http_version,
+            code=head.code,
+            phrase=head.phrase,
+            headers=head.headers,
+            body=b"",
+            raw=head.raw,
+            head_length=len(head.raw),
+        )
+
+
+class _HeldBody:
+    """A decoded body held in memory, up to C{limit} bytes (L{BodyTooLarge} beyond)."""
+
+    def __init__(self, url: str, limit: int) -> None:
+        self._url = url
+        self._limit = limit
+        self._buffer = io.BytesIO()  # getvalue hands its buffer over: the body is held once
+
+    def __call__(self, data: bytes) -> None:
+        if self._buffer.tell() + len(data) > self._limit:
+            raise BodyTooLarge(self._url, self._limit)
+        self._buffer.write(data)
+
+    def value(self) -> bytes:
+        """The decoded body."""
+        return self._buffer.getvalue()
 
 
 class _Fetch:
@@ -150,10 +256,16 @@ class _Fetch:
         stream: Callable[[ResponseHead], object] | None = None,
         follow_redirects: bool = False,
         client: Client | None = None,
+        compressed: bool = False,
+        resume_from: int = 0,
     ) -> None:
         self.reactor = reactor
         self.client = client
         self.stream = stream
+        self.compressed = compressed
+        self.resume_from = resume_from
+        self.restart_on_whole = False
+        self.held: _HeldBody | None = None  # this hop's decoded body, when held
         self.follow_redirects = follow_redirects
         self.connect_timeout = connect_timeout
         self.max_body_size = max_body_size
@@ -166,7 +278,32 @@ class _Fetch:
         url = request.url
         self.current = url.url
         self.observer.request_started(url.url)
-        stream = None if self.stream is None else self._stream_to
+        self.held = None
+        stream: Callable[[ResponseHead], object] | None = self._stream_to
+        if self.stream is None and not self.compressed and not self.resume_from:
+            stream = None
+        attempt = self._get(request, stream)
+        if self.compressed or self.resume_from:
+            attempt.addCallbacks(self._with_held_body, self._complete_already)
+        return attempt
+
+    def _with_held_body(self, response: Response) -> Response:
+        """The response, with the decoded body if it was held decoded."""
+        if self.held is not None:
+            response = dataclasses.replace(response, body=self.held.value())
+        return response
+
+    def _complete_already(self, failure: Any) -> Response:
+        """A resumed transfer found complete already is a L{Response}, not a failure."""
+        failure.trap(_AlreadyComplete)
+        complete: _AlreadyComplete = failure.value
+        return complete.response()
+
+    def _get(
+        self, request: GetRequest, stream: Callable[[ResponseHead], object] | None
+    ) -> Deferred[Response]:
+        """Send C{request} over the client's connections, or a connection of its own."""
+        url = request.url
         if self.client is not None:
             return self.client.request(
                 request, max_body_size=self.max_body_size, observer=self.observer, stream=stream
@@ -199,11 +336,68 @@ class _Fetch:
         Where the body of C{head} goes: held when it is a redirect that will be followed,
         where the caller's C{stream} says otherwise.
         """
-        assert self.stream is not None
         if self.follow_redirects and head.code in REDIRECT_CODES:
             if (head.headers.get("Location") or "").strip(" \t"):
                 return None
+        if self.compressed or self.resume_from:
+            return self._checked_stream_to(head)
+        assert self.stream is not None
         return self.stream(head)
+
+    def _checked_stream_to(self, head: ResponseHead) -> object:
+        """
+        Where the body of the final C{head} goes with C{resume_from} or C{compressed}:
+        checked against the offset, and through a decoder where it has codings.
+
+        @raise RangeNotSupported: the response does not continue at the offset.
+        @raise _AlreadyComplete: the response says the resource is complete.
+        @raise UnsupportedContentEncoding: a coding cannot be decoded.
+        """
+        try:
+            complete = self.resume_from and self._check_range(head)
+            codings = content_codings(head.headers) if self.compressed and not complete else []
+            check_codings(self.current, codings)  # before anything is written
+        except FetchError:
+            self._show_head(head)
+            raise
+        target = None if self.stream is None else self.stream(head)
+        if complete:
+            self._show_head(head)
+            raise _AlreadyComplete(self.current, head)
+        if codings:
+            if target is None:
+                target = self.held = _HeldBody(self.current, self.max_body_size)
+            return decoding_target(self.current, codings, target)
+        return target
+
+    def _show_head(self, head: ResponseHead) -> None:
+        """
+        Tell the observer about C{head}, which stops the transfer here (the protocol tells
+        it only about heads whose body is read).
+        """
+        if self.observer is not None:
+            self.observer.response_head(head.raw, head.content_length)
+
+    def _check_range(self, head: ResponseHead) -> bool:
+        """
+        Does C{head}, the answer to a resumed request, continue at C{resume_from}?  C{False}
+        when it does; C{True} when the resource is complete already (a 416, or a body
+        of exactly C{resume_from} bytes without a C{Content-Range} that continues).  A 200
+        with the whole resource is C{False} too (the download starts over) when its body is
+        held, or when the caller's stream chose to start over (C{restart_on_whole}).
+
+        @raise RangeNotSupported: otherwise (as curl, whatever the status code).
+        """
+        content_range = head.headers.get("Content-Range")
+        if _range_start(content_range) == self.resume_from:
+            return False
+        if head.code == 416 or head.content_length == self.resume_from:
+            return True
+        if head.code == 200 and (self.stream is None or self.restart_on_whole):
+            # The whole resource: the download starts over, where its body can go from
+            # the start (held, or a stream that looks at the status).
+            return False
+        raise RangeNotSupported(self.current, self.resume_from, head.code, content_range)
 
     async def follow(
         self, request: GetRequest, headers: Sequence[tuple[str, str]], max_redirects: int
@@ -233,6 +427,26 @@ class _Fetch:
             request = build_request(target, kept, keep_alive=self.client is not None)
 
 
+def _with_transfer_headers(
+    extra: tuple[tuple[str, str], ...], compressed: bool, resume_from: int
+) -> tuple[tuple[str, str], ...]:
+    """
+    C{extra} with C{Accept-Encoding} for C{compressed} (unless C{extra} has one) and
+    C{Range} for C{resume_from} (replacing any).
+
+    @raise ValueError: C{resume_from} is negative.
+    """
+    if resume_from < 0:
+        raise ValueError(f"resume_from must be 0 or more, not {resume_from}")
+    names = {name.lower() for name, _ in extra}
+    if compressed and "accept-encoding" not in names:
+        extra += (("Accept-Encoding", accept_encoding()),)
+    if resume_from:
+        extra = tuple((n, v) for n, v in extra if n.lower() != "range")
+        extra += (("Range", f"bytes={resume_from}-"),)
+    return extra
+
+
 def fetch(
     url: str,
     *,
@@ -246,6 +460,10 @@ def fetch(
     tls_verify: bool = True,
     stream_to: object = None,
     client: Client | None = None,
+    retries: int | RetryPolicy = 0,
+    auth: tuple[str, str] | None = None,
+    compressed: bool = False,
+    resume_from: int = 0,
 ) -> Deferred[Response]:
     """
     GET C{url} and return a Deferred of the complete L{Response}.
@@ -256,10 +474,13 @@ def fetch(
     C{tls_verify} are the client's).
 
     @param url: an absolute C{http://} or C{https://} URL; IDNA host names and IPv6 literals
-        (C{http://[::1]:8080/}) are accepted.
+        (C{http://[::1]:8080/}) are accepted.  User information in it
+        (C{http://user:password@host/}, percent-decoded) is sent as C{auth} is, when
+        C{auth} is not given; it never appears in C{Response.url} or error messages.
     @param reactor: the reactor to use; the global one when C{None}.
     @param timeout: seconds for the whole operation (resolution, connection, TLS, every byte
-        of every response, redirects included).
+        of every response, redirects included); with C{retries}, for each attempt (as
+        curl's C{--max-time}).
     @param connect_timeout: seconds for each TCP connection attempt.
     @param headers: extra request headers, a mapping or C{(name, value)} pairs; one named
         like a default header (C{Host}, C{User-Agent}, C{Accept}, C{Connection}) replaces it.
@@ -281,11 +502,48 @@ def fetch(
         L{twistsock.http.BodyWriteError} (23).  The bodies of redirects that are followed
         are not streamed.
     @param client: the L{Client} whose connections to use, if any.
+    @param retries: a L{RetryPolicy}, or how many times to retry after a transient failure
+        (a timeout, a name that does not resolve, or the status 408, 429, 500, 502, 503 or
+        504) with curl's waits: 1 s, then twice as long each time, up to 10 minutes, or what
+        C{Retry-After} asks.  The waits use C{reactor}.  The body of a response that is
+        retried is neither returned nor streamed; a streamed body cut short by a failure
+        that is retried stays where it was streamed.  0, the default, never retries.
+    @param auth: C{(user, password)} for HTTP Basic authentication: sent as
+        C{Authorization} to the URL's scheme, host and port only, never after a redirect
+        to another (as C{curl -u}); an C{Authorization} in C{headers} replaces it.  A user
+        name holding C{:} fails with C{ValueError}.
+    @param compressed: ask for a compressed body (C{Accept-Encoding: deflate, gzip}, plus
+        C{br} and C{zstd} when the C{brotli} and C{zstandard} packages are installed,
+        unless C{headers} has an C{Accept-Encoding}), and decode the final response's body
+        as its C{Content-Encoding} says, as it arrives (curl's C{--compressed}).  The
+        decoded body is what is held, bounded by C{max_body_size} (a decompression bomb
+        fails with L{twistsock.http.BodyTooLarge} after at most that much output), or
+        streamed to C{stream_to}; C{headers} and C{raw} stay as received (a decoded body
+        held in memory leaves C{raw} the head alone).  An unknown coding fails with
+        L{twistsock.http.UnsupportedContentEncoding} (61) before any body is written,
+        corrupt data with L{twistsock.http.ContentDecodingError} (61) after what was
+        decoded before it (see L{twistsock.http._decoding} for the edge cases).
+        Without it, bodies are never decoded.
+    @param resume_from: continue a download at this byte offset (curl's C{-C}): a
+        C{Range: bytes=N-} header is sent (replacing any in C{headers}), and the final
+        response must continue there: a C{Content-Range} that starts at C{resume_from}
+        (a 206), whose body is then the rest of the resource.  A response that says the
+        resource is complete already, a 416 or a body of exactly C{resume_from} bytes
+        without such a C{Content-Range}, stops at its head: it is returned with an empty
+        C{body}, and nothing is streamed.  A 200 with the whole resource, when the body is
+        held, is the download starting over: the L{Response} has code 200 and the whole
+        body (with C{stream_to}, which cannot be rewound, it fails as below).  Any other
+        response fails with L{twistsock.http.RangeNotSupported} (33) before any of its
+        body is streamed.
+        C{0} sends no C{Range}.  With C{compressed}, the offset counts encoded bytes, and
+        a coded 206 body generally cannot be decoded on its own: use one or the other.
 
     @return: fires with the L{Response} (its C{history} holds the redirect responses, its
         C{timings} when each step of the transfer was over, read on C{reactor}'s clock: see
         L{twistsock.http.Timings}), or fails with a L{twistsock.http.FetchError} subclass
-        (with the C{timings} of what was done).  Cancelling it aborts the connection.
+        (with the C{timings} of what was done).  Cancelling it aborts the connection (or
+        ends a wait between attempts).  With retries, the timings are those of the last
+        attempt (curl's are too).
     """
     return fetch_with_observer(
         url,
@@ -300,6 +558,10 @@ def fetch(
         observer=None,
         stream=None if stream_to is None else (lambda head: stream_to),
         client=client,
+        retries=retries,
+        auth=auth,
+        compressed=compressed,
+        resume_from=resume_from,
     )
 
 
@@ -317,12 +579,23 @@ def fetch_with_observer(
     observer: TransferObserver | None,
     stream: Callable[[ResponseHead], object] | None = None,
     client: Client | None = None,
+    retries: int | RetryPolicy = 0,
+    auth: tuple[str, str] | None = None,
+    on_retry: Callable[[Retry], object] | None = None,
+    check: Callable[[Response], object] | None = None,
+    compressed: bool = False,
+    resume_from: int = 0,
+    restart_on_whole: bool = False,
 ) -> Deferred[Response]:
     """
     L{fetch}, with a L{TransferObserver} told about each request and response as it goes
     (the command line's C{--verbose} and progress bar), and C{stream} asked, with each
     final head that is not a redirect to follow, where its body goes (see
-    L{HTTPGetProtocol}).
+    L{HTTPGetProtocol}).  With retries, C{on_retry} is told each decision to retry
+    before its wait, and C{check} may fail a response that is not retried (C{--fail}: a
+    failure it raises may be retried in turn, with C{all_errors}).  With
+    C{restart_on_whole}, a 200 with the whole resource to a resumed request goes to
+    C{stream} (which sees its status and starts over) instead of failing.
     """
     if client is not None:
         reactor, connect_timeout, tls_verify = (
@@ -332,38 +605,52 @@ def fetch_with_observer(
         )
     if reactor is None:
         from twisted.internet import reactor
-    timer = timed_observer(reactor.seconds, observer)
-    job = _Fetch(
-        reactor,
-        connect_timeout,
-        max_body_size,
-        tls_verify,
-        timer,
-        stream,
-        follow_redirects,
-        client,
-    )
     try:
-        extra = validate_headers(headers)
-        request = build_request(parse_url(url), extra, keep_alive=client is not None)
+        policy = as_policy(retries)
+        parsed = parse_url(url)
+        extra = _with_credentials(validate_headers(headers), parsed, auth)
+        extra = _with_transfer_headers(extra, compressed, resume_from)
+        request = build_request(parsed, extra, keep_alive=client is not None)
     except Exception:
         return fail()
-    if follow_redirects:
-        attempt = Deferred.fromCoroutine(job.follow(request, extra, max_redirects))
-    else:
-        try:
-            attempt = job.get(request)
-        except Exception:  # a reactor's connectTCP may raise at once
-            attempt = fail()
-    # The deadline names the URL being fetched when it passes (a redirect's, perhaps).
-    with_deadline(attempt, timeout, reactor, lambda t: OperationTimeout(job.current, t))
-    return attempt.addBoth(_timed, timer)
+
+    def attempt(stream: Callable[[ResponseHead], object] | None) -> Deferred[Response]:
+        timer = timed_observer(reactor.seconds, observer)
+        job = _Fetch(
+            reactor,
+            connect_timeout,
+            max_body_size,
+            tls_verify,
+            timer,
+            stream,
+            follow_redirects,
+            client,
+            compressed,
+            resume_from,
+        )
+        job.restart_on_whole = restart_on_whole
+        if follow_redirects:
+            attempt = Deferred.fromCoroutine(job.follow(request, extra, max_redirects))
+        else:
+            try:
+                attempt = job.get(request)
+            except Exception:  # a reactor's connectTCP may raise at once
+                attempt = fail()
+        # The deadline names the URL being fetched when it passes (a redirect's, perhaps).
+        with_deadline(attempt, timeout, reactor, lambda t: OperationTimeout(job.current, t))
+        return attempt.addBoth(_timed, timer)
+
+    if not policy.retries:
+        return attempt(stream)
+    return Deferred.fromCoroutine(
+        run_with_retries(reactor, policy, attempt, stream, on_retry=on_retry, check=check)
+    )
 
 
 def _timed(outcome: Response | Failure, timer: TransferTimer) -> Response | Failure:
     """
-    The fetch is over: its L{Timings} go on the response, or on the L{FetchError} it
-    failed with.
+    The fetch (or one attempt of it) is over: its L{Timings} go on the response, or on
+    the L{FetchError} it failed with.
     """
     if isinstance(outcome, Response):
         timer.finish()

@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable
 from contextlib import suppress
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from twisted.internet import error
 from twisted.internet.defer import CancelledError, Deferred, succeed
@@ -37,6 +37,9 @@ from twistsock.http._protocol import HTTPGetProtocol, TransferObserver
 from twistsock.http._reader import ResponseHead, ResponseReader
 from twistsock.http._request import GetRequest, HeadersInput
 from twistsock.http._response import Response
+
+if TYPE_CHECKING:
+    from twistsock.http._retry import RetryPolicy
 
 __all__ = ["Client"]
 
@@ -258,10 +261,15 @@ class Client:
         follow_redirects: bool = False,
         max_redirects: int = 10,
         stream_to: object = None,
+        retries: int | RetryPolicy = 0,
+        auth: tuple[str, str] | None = None,
+        compressed: bool = False,
+        resume_from: int = 0,
     ) -> Deferred[Response]:
         """
         GET C{url} over this client's connections: L{twistsock.http.fetch}'s options and
-        outcome (its C{timeout} counts the wait for a connection too).
+        outcome (its C{timeout} counts the wait for a connection too; C{compressed} and
+        C{resume_from} are as there).
         """
         from twistsock.http._fetch import fetch
 
@@ -277,6 +285,10 @@ class Client:
             tls_verify=self.tls_verify,
             stream_to=stream_to,
             client=self,
+            retries=retries,
+            auth=auth,
+            compressed=compressed,
+            resume_from=resume_from,
         )
 
     def request(

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from ipaddress import IPv6Address, ip_address
-from urllib.parse import SplitResult, quote, urlsplit
+from urllib.parse import SplitResult, quote, unquote, urlsplit
 
 import h11
 import idna
@@ -32,6 +32,7 @@ __all__ = [
     "parse_header_line",
     "parse_url",
     "validate_headers",
+    "without_userinfo",
 ]
 
 DEFAULT_PORTS = {"http": 80, "https": 443}
@@ -58,12 +59,16 @@ class ParsedURL:
     An absolute C{http} or C{https} URL, checked and split into what the connection and
     the request line need.
 
-    @ivar url: the URL as given (fragment included).
+    @ivar url: the URL as given (fragment included), less its user information
+        (C{user:password@}), so that it can be shown and logged.
     @ivar scheme: C{"http"} or C{"https"}.
     @ivar host: the host in ASCII (IDNA-encoded, lower case), without brackets for IPv6.
     @ivar port: the port, the scheme's default when the URL names none.
     @ivar target: the request target: path (C{"/"} when empty) and query, no fragment,
         non-ASCII characters percent-encoded.
+    @ivar username: the user name the URL carries, percent-decoded, or C{None}.
+    @ivar password: the password the URL carries, percent-decoded (C{""} when the user
+        name has none), or C{None} without a user name.  Neither appears in C{repr}.
     """
 
     url: str
@@ -71,6 +76,8 @@ class ParsedURL:
     host: str
     port: int
     target: str
+    username: str | None = field(default=None, repr=False)
+    password: str | None = field(default=None, repr=False)
 
     @property
     def is_ipv6(self) -> bool:
@@ -117,27 +124,49 @@ def _ascii_host(url: str, parts: SplitResult) -> str:
         raise MalformedURL(url, f"bad international host name {host!r} ({e})") from None
 
 
+def without_userinfo(url: str) -> str:
+    """
+    C{url} without the user information of its authority (C{user:password@}), split as
+    C{urlsplit} splits it: the authority ends at the first C{/}, C{?} or C{#}, and the
+    user information at its last C{@}.  Without a scheme, the authority is taken to begin
+    the text (as curl reads C{user:password@host}), so that no message shows a password.
+    """
+    scheme, separator, rest = url.partition("://")
+    if not separator:
+        scheme, rest = "", url
+    end = min((i for i in map(rest.find, "/?#") if i >= 0), default=len(rest))
+    at = rest.rfind("@", 0, end)
+    if at < 0:
+        return url
+    return f"{scheme}{separator}{rest[at + 1 :]}"
+
+
 def parse_url(url: str) -> ParsedURL:
     """
     Parse and check an absolute URL.
 
-    @raise MalformedURL: (curl exit 3) for control characters or spaces, no host, a bad
-        port, or user credentials in the URL (not supported: they would be sent in clear).
+    User information (C{http://user:password@host/}) is taken apart, percent-decoded,
+    into C{username} and C{password}; it never appears in C{ParsedURL.url} nor in an
+    error's message.
+
+    @raise MalformedURL: (curl exit 3) for control characters or spaces, no host, or a bad
+        port.
     @raise UnsupportedScheme: (curl exit 1) for schemes other than C{http} and C{https}.
     """
-    if _URL_FORBIDDEN.search(url):
+    given, url = url, without_userinfo(url)
+    if _URL_FORBIDDEN.search(given):
         raise MalformedURL(url, "control character or space in URL")
     if "://" not in url:
         raise MalformedURL(url, "no scheme (expected http:// or https://)")
     try:
         parts = urlsplit(url)
+        username = urlsplit(given).username
+        password = urlsplit(given).password
     except ValueError as e:
         raise MalformedURL(url, str(e)) from None
     scheme = parts.scheme.lower()
     if scheme not in DEFAULT_PORTS:
         raise UnsupportedScheme(url, parts.scheme)
-    if parts.username is not None or parts.password is not None:
-        raise MalformedURL(url, "credentials in URLs are not supported")
     host = _ascii_host(url, parts)
     try:
         port = parts.port
@@ -154,6 +183,8 @@ def parse_url(url: str) -> ParsedURL:
         host=host,
         port=port if port is not None else DEFAULT_PORTS[scheme],
         target=target,
+        username=None if username is None else unquote(username, errors="surrogateescape"),
+        password=None if username is None else unquote(password or "", errors="surrogateescape"),
     )
 
 

@@ -167,7 +167,7 @@ class Response:
     @ivar phrase: the reason phrase (possibly empty).
     @ivar headers: the header fields.
     @ivar body: the body, decoded from its transfer framing (chunks joined); not
-        content-decoded (a gzip body stays gzip).
+        content-decoded (a gzip body stays gzip) unless fetched with C{compressed=True}.
     @ivar raw: every byte received on the connection, exactly as received (for a fetched
         response, joined from the received pieces the first time it is read).
     @ivar head_length: how many leading bytes of C{raw} are status lines and headers
