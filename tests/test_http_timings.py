@@ -13,14 +13,13 @@ from twisted.internet import reactor as _reactor
 from twisted.internet.address import IPv4Address
 from twisted.internet.defer import inlineCallbacks
 from twisted.internet.ssl import PrivateCertificate
-from twisted.internet.testing import StringTransport
 from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 
 from tests._certificates import make_self_signed
 from tests._http_servers import Chunked, closed_port, listen_web, temporary_directory
 from tests._memory import MemoryReactorClock
-from tests.test_http_fetch import SiteWithoutALPN
+from tests.test_http_fetch import SiteWithoutALPN, connect, reply
 from twistsock import (
     Client,
     ConnectionRefused,
@@ -59,21 +58,6 @@ class Resolutions:
         receiver, port = self.pending.pop(0)
         receiver.addressResolved(IPv4Address("TCP", "127.0.0.1", port))
         receiver.resolutionComplete()
-
-
-def connect(memory: MemoryReactorClock, index: int = -1) -> StringTransport:
-    """Complete connection attempt number C{index} onto a new L{StringTransport}."""
-    factory = memory.tcpClients[index][2]
-    protocol: Any = factory.buildProtocol(IPv4Address("TCP", "127.0.0.1", 80))
-    transport = StringTransport()
-    protocol.makeConnection(transport)
-    transport.protocol = protocol  # type: ignore[attr-defined]
-    return transport
-
-
-def reply(transport: StringTransport, data: bytes) -> None:
-    """The server sends C{data} on C{transport}."""
-    transport.protocol.dataReceived(data)  # type: ignore[attr-defined]
 
 
 class Ticks:
