@@ -32,7 +32,7 @@ from twistsock import (
 from twistsock.http import Timings as HTTPTimings
 from twistsock.http._protocol import TransferObserver
 from twistsock.http._request import build_request, parse_url
-from twistsock.http._response import Headers
+from twistsock.http._response import Headers, _with_timings
 from twistsock.http._timings import TransferTimer, timed_observer, timed_resolution
 
 reactor: Any = _reactor
@@ -214,6 +214,25 @@ class TransferTimerTests(SynchronousTestCase):
         self.assertRaises(AttributeError, setattr, Timings(), "total", 1)
         response = Response("http://x/", "1.1", 200, "OK", Headers(), b"", raw=b"")
         self.assertEqual(response.timings, Timings())
+
+
+class ResponseTimingsTests(SynchronousTestCase):
+    """C{Response.timings} is data about the transfer, not about the response."""
+
+    def test_not_compared(self) -> None:
+        """
+        Two responses that differ only in their timings are equal: the same bytes fetched
+        twice give equal responses; a response made without timings has zeros.
+        """
+        fields: dict[str, Any] = dict(
+            url="http://a/", http_version="1.1", code=200, phrase="OK", headers=Headers(),
+            body=b"", raw=b"",
+        )  # fmt: skip
+        plain = Response(**fields)
+        timed = _with_timings(Response(**fields), lambda: HTTPTimings(1, 2, 3, 4, 5, 6, 0))
+        self.assertEqual(plain, timed)
+        self.assertEqual(plain.timings, HTTPTimings(0, 0, 0, 0, 0, 0, 0))
+        self.assertEqual(timed.timings.total, 6)
 
 
 class MemoryTimingTests(SynchronousTestCase):

@@ -117,8 +117,9 @@ class _LazyTimings:
         return value
 
     def __set__(self, obj: object, value: Timings) -> None:
-        # Only reached from the dataclass __init__ (see _RawBytes.__set__).
-        obj.__dict__["_timings"] = value
+        # Only reached from the dataclass __init__ (see _RawBytes.__set__), which passes
+        # this descriptor itself when no timings are given (a field() default).
+        obj.__dict__["_timings"] = NO_TIMINGS if isinstance(value, _LazyTimings) else value
 
 
 class _RawBytes:
@@ -190,7 +191,8 @@ class Response:
     head_length: int = 0
     trailers: Headers = field(default_factory=Headers)
     history: tuple[Response, ...] = ()
-    timings: _LazyTimings = _LazyTimings()  # Timings; NO_TIMINGS by default
+    # Timings; NO_TIMINGS by default; not compared: two fetches of the same bytes are equal.
+    timings: _LazyTimings = field(default=_LazyTimings(), compare=False)
 
     @property
     def head(self) -> bytes:
