@@ -33,6 +33,7 @@ from twistsock.http._request import (
     HeadersInput,
     ParsedURL,
     build_request,
+    cached_request,
     parse_url,
     validate_headers,
 )
@@ -318,7 +319,7 @@ def fetch_with_observer(
     )
     try:
         extra = validate_headers(headers)
-        request = build_request(parse_url(url), extra, keep_alive=client is not None)
+        request = cached_request(url, extra, client is not None)
     except Exception:
         return fail()
     if follow_redirects:
