@@ -27,7 +27,7 @@ from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from twistsock._limits import DEFAULT_MAX_BODY_SIZE
-from twistsock._twisted import can_read_directly, read_directly
+from twistsock._twisted import can_read_directly, can_send_directly, read_directly, send_now
 from twistsock.http._errors import (
     BodyWriteError,
     ConnectionReset,
@@ -181,8 +181,14 @@ class HTTPGetProtocol(Protocol):
             read_directly(self.transport, self._body_window, self._body_filled)
 
     def _send(self) -> None:
-        """Write the request."""
-        self.transport.write(self._data)
+        """
+        Write the request: straight to the socket of a plain TCP connection with nothing
+        queued (see L{send_now}), which saves the reactor a turn per request.
+        """
+        if can_send_directly(self.transport):
+            send_now(self.transport, self._data)
+        else:
+            self.transport.write(self._data)
         self._observer.request_sent(self.request, self._data)
 
     def _stream_to(self, head: ResponseHead) -> BodyWriter | None:
