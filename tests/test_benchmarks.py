@@ -391,6 +391,29 @@ class HTTPClientsTests(SynchronousTestCase):
         with self.assertRaises(self.http.BadResponse):
             self.http.check(404, b"abc", b"abc")
 
+    def test_median_figures(self) -> None:
+        """
+        Interleaved rounds give each figure's median, the highest peak RSS and every
+        round's requests per second; a failed round fails the whole.
+        """
+        rounds = [
+            {"requests_per_s": 10, "client_cpu_us_per_request": 5.0, "rss_peak_kib": 7},
+            {"requests_per_s": 30, "client_cpu_us_per_request": 1.0, "rss_peak_kib": 9},
+            {"requests_per_s": 20, "client_cpu_us_per_request": 3.0, "rss_peak_kib": 8},
+        ]
+        self.assertEqual(
+            self.http.median_figures(rounds),
+            {
+                "requests_per_s": 20,
+                "client_cpu_us_per_request": 3.0,
+                "rss_peak_kib": 9,
+                "rounds_requests_per_s": [10, 30, 20],
+            },
+        )
+        self.assertIs(self.http.median_figures(rounds[:1]), rounds[0])
+        failed = {"error": "BadResponse: x"}
+        self.assertIs(self.http.median_figures([rounds[0], failed]), failed)
+
     def test_client_available(self) -> None:
         """
         The standard library's client is always available; a missing package is reported.
