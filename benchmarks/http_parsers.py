@@ -193,10 +193,10 @@ llhttp parses faster:
   bytes that the reader scans once now.
 
 The measurement above times parsing alone (no `Response`, no checks).  In the client the
-reader's part of a small request is about a sixth of its CPU (`benchmarks/results/http.md`), so
-a wrapper around llhttp that still found the head's end, checked its bytes and parsed chunk
-size lines would save a few microseconds per small response, and take on the offsets it
-cannot have.
+reader's part of a 104-byte GET is about a fifth of `Client`'s CPU per request
+(`benchmarks/results/http.md`), so a wrapper around llhttp that still found the head's end,
+checked its bytes and parsed chunk size lines would save a few microseconds of it, and could
+not have the offsets.
 """
 
 

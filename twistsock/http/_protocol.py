@@ -63,6 +63,10 @@ class TransferObserver:
         """C{received} body bytes in all have arrived so far."""
 
 
+_NO_OBSERVER = TransferObserver()
+"""The observer of a transfer nobody watches: it has no state, so one serves them all."""
+
+
 def _tls_error(reason: BaseException | None, host: str) -> FetchError | None:
     """
     The TLS failure C{reason} is, classified (see L{twistsock.http._tls.tls_error}), or
@@ -148,7 +152,7 @@ class HTTPGetProtocol(Protocol):
         self.request = request
         self.max_body_size = max_body_size
         self.response = response
-        self._observer = observer if observer is not None else TransferObserver()
+        self._observer = observer if observer is not None else _NO_OBSERVER
         self._data = request.to_bytes()  # checked now, before any connection
         self._stream = stream
         self._consumer: IConsumer | None = None

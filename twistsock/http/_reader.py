@@ -164,6 +164,8 @@ def _check_status_line(line: bytes, complete: bool) -> None:
     is the line without its end (CR LF or LF); when C{complete} is false it is what has
     arrived so far, of which at most L{_CHECKED_PREFIX} bytes are looked at.
     """
+    if complete and line[5:6] == b"1" and _STATUS_LINE.fullmatch(line) is not None:
+        return  # the common case: a valid HTTP/1.x status line
     prefix = line[:_CHECKED_PREFIX]
     if not complete and len(line) <= _CHECKED_PREFIX and prefix.endswith(b"\r"):
         prefix = prefix[:-1]  # perhaps the start of the line end
@@ -366,28 +368,41 @@ class _Body:
     A body, piece by piece, then as one C{bytes}.
 
     With an announced length (at most C{max_body_size}, the memory the caller agreed to),
-    the whole buffer is allocated at once, and bytes go straight into it: each received
-    piece is copied once, or none at all when the transport reads into L{window} itself.
-    The buffer is a C{BytesIO}'s, so C{getvalue} hands it over as the body's C{bytes}
-    without another copy or a second body-sized block.  Without a length (chunked,
-    close-delimited), pieces are appended to a growing C{BytesIO}.
+    the whole buffer is allocated at once, when its first bytes come, and bytes go straight
+    into it: each received piece is copied once, or none at all when the transport reads
+    into L{window} itself.  The buffer is a C{BytesIO}'s, so C{getvalue} hands it over as
+    the body's C{bytes} without another copy or a second body-sized block.  A body whose
+    bytes all come in one piece (a small one, in the read that brought the head) needs no
+    buffer: that piece is the body.  Without a length (chunked, close-delimited), pieces are
+    appended to a growing C{BytesIO}.
     """
 
     def __init__(self, expected: int | None) -> None:
+        self._expected = expected or 0
         self._buffer: io.BytesIO | None = None
         self._view: memoryview | None = None
+        self._whole: bytes | None = None
         self.length = 0
-        if expected:
-            self._buffer = io.BytesIO()
-            self._buffer.seek(expected - 1)
-            self._buffer.write(b"\0")  # allocates the whole length at once
-            self._view = self._buffer.getbuffer()
+
+    def _allocate(self) -> memoryview:
+        buffer = self._buffer = io.BytesIO()
+        buffer.seek(self._expected - 1)
+        buffer.write(b"\0")  # allocates the whole length at once
+        view = self._view = buffer.getbuffer()
+        return view
 
     def add(self, data: bytes | memoryview) -> None:
         """Append C{data}."""
         size = len(data)
-        if self._view is not None:
-            self._view[self.length : self.length + size] = data
+        if self._expected:
+            view = self._view
+            if view is None:
+                if size == self._expected:  # all of it at once
+                    self._whole = data if isinstance(data, bytes) else data.tobytes()
+                    self.length = size
+                    return
+                view = self._allocate()
+            view[self.length : self.length + size] = data
         else:
             if self._buffer is None:
                 self._buffer = io.BytesIO()
@@ -396,9 +411,10 @@ class _Body:
 
     def window(self) -> memoryview | None:
         """The part of an announced-length buffer still to be filled, to be written to."""
-        if self._view is None:
+        if not self._expected or self._whole is not None:
             return None
-        return self._view[self.length :]
+        view = self._view if self._view is not None else self._allocate()
+        return view[self.length :]
 
     def filled(self, size: int) -> None:
         """C{size} more bytes were written into L{window}."""
@@ -406,6 +422,8 @@ class _Body:
 
     def value(self) -> bytes:
         """Everything added, as C{bytes}."""
+        if self._whole is not None:
+            return self._whole
         if self._buffer is None:
             return b""
         if self._view is not None:
