@@ -687,7 +687,7 @@ def markdown(report: dict[str, Any]) -> str:
         f"{_servers.stamp_line(report['machine'])}; {report['server']}.",
         "",
     ]
-    rounds = report["window"].get("rounds", 1)
+    rounds = report.get("window", {}).get("rounds", 1)
     if rounds > 1:
         lines += [
             f"Each figure is the median of {rounds} rounds, the clients taking turns (forwards, "

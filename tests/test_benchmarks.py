@@ -540,3 +540,10 @@ class HTTPClientsTests(SynchronousTestCase):
             "| 1 MiB sequential: Client CPU/request × http.client | 1.40× | ≤ 1.3× | missed |",
             text,
         )
+        self.assertNotIn("median of", text)
+        report["window"] = {"warmup_s": 0.5, "duration_s": 2.5, "rounds": 3}
+        report["load_average_before"] = [1.5, 2.0, 2.5]
+        report["load_average_after"] = [3.0, 2.0, 1.0]
+        text = self.http.markdown(report)
+        self.assertIn("Each figure is the median of 3 rounds", text)
+        self.assertIn("before the run: 1.5, 2, 2.5; after: 3, 2, 1.", text)
