@@ -4,6 +4,7 @@ C{http.client}, aiohttp and httpx.
 
     .venv/bin/python benchmarks/http_clients.py            # about two minutes
     .venv/bin/python benchmarks/http_clients.py --quick    # a smoke run
+    .venv/bin/python benchmarks/http_clients.py --rounds 3 # on a busy machine: medians
 
 The server is nginx (C{apt-get install -y nginx}), run by this script on 127.0.0.1 as one
 process pinned to its own CPU, serving a small file, a 1 MiB file and a sparse 1 GiB file.
@@ -28,6 +29,7 @@ import json
 import multiprocessing
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -511,6 +513,30 @@ def measure(
     return out
 
 
+def median_figures(rounds: list[dict[str, Any]]) -> dict[str, Any]:
+    """
+    One client's figures over interleaved rounds: the median of each (the highest peak
+    RSS), with every round's requests per second kept; a failed round fails the whole.
+    """
+    for figures in rounds:
+        if "error" in figures:
+            return figures
+    if len(rounds) == 1:
+        return rounds[0]
+    combined: dict[str, Any] = {}
+    for key in rounds[0]:
+        values = [figures[key] for figures in rounds]
+        if key == "rss_peak_kib":
+            combined[key] = max(values)
+        elif all(isinstance(v, (int, float)) for v in values):
+            combined[key] = statistics.median(values)
+        else:
+            combined[key] = values[0]
+    combined["requests_per_s"] = round(combined["requests_per_s"])
+    combined["rounds_requests_per_s"] = [figures["requests_per_s"] for figures in rounds]
+    return combined
+
+
 def _figure(report: dict[str, Any], file: str, mode: str, client: str, key: str) -> Any:
     """
     Figure C{key} of C{client} in the case whose file starts with C{file} and whose mode is
@@ -661,6 +687,21 @@ def markdown(report: dict[str, Any]) -> str:
         f"{_servers.stamp_line(report['machine'])}; {report['server']}.",
         "",
     ]
+    rounds = report.get("window", {}).get("rounds", 1)
+    if rounds > 1:
+        lines += [
+            f"Each figure is the median of {rounds} rounds, the clients taking turns (forwards, "
+            "then backwards), so that a change in the machine's load falls on every client "
+            "alike; compare the ratios, not the absolute figures.",
+            "",
+        ]
+    if "load_average_before" in report:
+        before = ", ".join(f"{x:g}" for x in report["load_average_before"])
+        after = ", ".join(f"{x:g}" for x in report.get("load_average_after", []))
+        lines += [
+            f"Load average (1, 5, 15 min) before the run: {before}; after: {after}.",
+            "",
+        ]
     lines += _table(
         report,
         "requests_per_s",
@@ -744,6 +785,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--clients", default=",".join(CLIENTS), help="subset of %(default)s")
     parser.add_argument("--output", type=Path, help="directory for http.json/.md")
     parser.add_argument("--no-stream", action="store_true", help="skip the streamed download")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="rounds per case, the clients interleaved (in turn forwards and backwards); "
+        "each figure is the median of the rounds (default %(default)s)",
+    )
     args = parser.parse_args(argv)
     warmup, duration = (0.2, 0.6) if args.quick else (0.5, 2.5)
     clients = [c.strip() for c in args.clients.split(",") if c.strip()]
@@ -768,7 +816,8 @@ def main(argv: list[str] | None = None) -> int:
         "machine": _servers.machine_stamp(),
         "server": "nginx, one process, "
         + ("pinned to its own CPU" if cpus[0] is not None else "not pinned"),
-        "window": {"warmup_s": warmup, "duration_s": duration},
+        "window": {"warmup_s": warmup, "duration_s": duration, "rounds": args.rounds},
+        "load_average_before": [round(x, 2) for x in os.getloadavg()],
         "cases": [],
         "skipped": skipped,
     }
@@ -801,25 +850,29 @@ def main(argv: list[str] | None = None) -> int:
                         "concurrency": concurrency,
                         "clients": {},
                     }
+                    rounds: dict[str, list[dict[str, Any]]] = {c: [] for c in clients}
+                    for turn in range(args.rounds):
+                        for client in clients if turn % 2 == 0 else clients[::-1]:
+                            figures = measure(
+                                ctx,
+                                client,
+                                url,
+                                expected,
+                                concurrency,
+                                warmup,
+                                duration,
+                                cpus,
+                                proc.pid,
+                            )
+                            rounds[client].append(figures)
+                            failed |= "error" in figures
+                            print(
+                                f"{file} {mode} {client}: "
+                                f"{figures.get('requests_per_s', figures.get('error'))}",
+                                flush=True,
+                            )
                     for client in clients:
-                        figures = measure(
-                            ctx,
-                            client,
-                            url,
-                            expected,
-                            concurrency,
-                            warmup,
-                            duration,
-                            cpus,
-                            proc.pid,
-                        )
-                        case["clients"][client] = figures
-                        failed |= "error" in figures
-                        print(
-                            f"{file} {mode} {client}: "
-                            f"{figures.get('requests_per_s', figures.get('error'))}",
-                            flush=True,
-                        )
+                        case["clients"][client] = median_figures(rounds[client])
                     report["cases"].append(case)
             if not args.no_stream and "fetch" in clients:
                 stream = measure_stream(
@@ -832,6 +885,7 @@ def main(argv: list[str] | None = None) -> int:
                     f"stream {stream_size}: {stream.get('error') or stream['rss_max_kib']} KiB",
                     flush=True,
                 )
+    report["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
     report["goals"] = goals(report)
     table = markdown(report)
     print()

@@ -391,6 +391,29 @@ class HTTPClientsTests(SynchronousTestCase):
         with self.assertRaises(self.http.BadResponse):
             self.http.check(404, b"abc", b"abc")
 
+    def test_median_figures(self) -> None:
+        """
+        Interleaved rounds give each figure's median, the highest peak RSS and every
+        round's requests per second; a failed round fails the whole.
+        """
+        rounds = [
+            {"requests_per_s": 10, "client_cpu_us_per_request": 5.0, "rss_peak_kib": 7},
+            {"requests_per_s": 30, "client_cpu_us_per_request": 1.0, "rss_peak_kib": 9},
+            {"requests_per_s": 20, "client_cpu_us_per_request": 3.0, "rss_peak_kib": 8},
+        ]
+        self.assertEqual(
+            self.http.median_figures(rounds),
+            {
+                "requests_per_s": 20,
+                "client_cpu_us_per_request": 3.0,
+                "rss_peak_kib": 9,
+                "rounds_requests_per_s": [10, 30, 20],
+            },
+        )
+        self.assertIs(self.http.median_figures(rounds[:1]), rounds[0])
+        failed = {"error": "BadResponse: x"}
+        self.assertIs(self.http.median_figures([rounds[0], failed]), failed)
+
     def test_client_available(self) -> None:
         """
         The standard library's client is always available; a missing package is reported.
@@ -517,3 +540,10 @@ class HTTPClientsTests(SynchronousTestCase):
             "| 1 MiB sequential: Client CPU/request × http.client | 1.40× | ≤ 1.3× | missed |",
             text,
         )
+        self.assertNotIn("median of", text)
+        report["window"] = {"warmup_s": 0.5, "duration_s": 2.5, "rounds": 3}
+        report["load_average_before"] = [1.5, 2.0, 2.5]
+        report["load_average_after"] = [3.0, 2.0, 1.0]
+        text = self.http.markdown(report)
+        self.assertIn("Each figure is the median of 3 rounds", text)
+        self.assertIn("before the run: 1.5, 2, 2.5; after: 3, 2, 1.", text)

@@ -170,6 +170,29 @@ class PoolTests(SynchronousTestCase):
         self.memory.advance(0.1)
         self.assertEqual((one.disconnecting, client.idle), (True, 0))
 
+    def test_idle_time_counts_from_last_use(self) -> None:
+        """
+        The idle timeout counts from the end of the connection's last exchange, however
+        often it was used before, and a connection in use is never closed for idleness.
+        """
+        client = self.client(idle_timeout=5)
+        d = client.get(A)
+        transport = connect(self.memory, 0)
+        answer(transport)
+        self.successResultOf(d)
+        self.memory.advance(3)
+        d = client.get(A)  # reused at 3 s, answered at 6 s
+        self.memory.advance(3)
+        self.assertFalse(transport.disconnecting)
+        answer(transport)
+        self.successResultOf(d)
+        self.memory.advance(4.9)
+        self.assertEqual((transport.disconnecting, client.idle), (False, 1))
+        self.memory.advance(0.1)
+        self.assertEqual((transport.disconnecting, client.idle), (True, 0))
+        lose(transport)
+        self.assertEqual(self.memory.getDelayedCalls(), [])
+
     def test_idle_connection_closed_by_server(self) -> None:
         """
         An idle connection the server closes is forgotten; the next request connects

@@ -259,3 +259,25 @@ class BodyWindowTests(SynchronousTestCase):
             reader = ResponseReader(URL)
             reader.feed(reply)
             self.assertIsNone(reader.body_window(), reply)
+
+    def test_whole_body_in_one_piece(self) -> None:
+        """
+        A Content-Length body that comes in one piece needs no buffer of its own: a read
+        that is exactly the body is the body, not a copy; one in the head's read is the
+        body after one copy; either way the next window is C{None}.
+        """
+        head = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n"
+        reader = ResponseReader(URL)
+        reader.feed(head)
+        piece = b"hello"
+        reader.feed(piece)
+        response = reader.result
+        assert isinstance(response, Response)
+        self.assertIs(response.body, piece)
+        self.assertEqual(response.raw, head + piece)
+        reader = ResponseReader(URL, keep_extra=True)
+        reader.feed(head + b"hello" + b"HTTP")
+        self.assertIsNone(reader.body_window())
+        response = reader.result
+        assert isinstance(response, Response)
+        self.assertEqual((response.body, response.raw), (b"hello", head + b"helloHTTP"))

@@ -9,7 +9,13 @@ from hypothesis import strategies as st
 from twisted.trial.unittest import SynchronousTestCase
 
 from twistsock import InvalidHeader, MalformedURL, UnsupportedScheme, __version__
-from twistsock.http._request import build_request, parse_header_line, parse_url, validate_headers
+from twistsock.http._request import (
+    build_request,
+    cached_request,
+    parse_header_line,
+    parse_url,
+    validate_headers,
+)
 
 
 class ParseURLTests(SynchronousTestCase):
@@ -209,3 +215,22 @@ class RequestBytesTests(SynchronousTestCase):
         request = build_request(parse_url("http://example.com/"))
         self.assertIs(request.to_h11(), request.to_h11())
         self.assertEqual(request.to_bytes(), request.to_bytes())
+
+    def test_cached_request(self) -> None:
+        """
+        L{cached_request} builds a request once per URL, extra headers and persistence,
+        serialised once, and refuses a bad URL on every call.
+        """
+        first = cached_request("http://example.com/c", (("X-A", "b"),), True)
+        self.assertIs(first, cached_request("http://example.com/c", (("X-A", "b"),), True))
+        self.assertIs(first.to_bytes(), first.to_bytes())
+        self.assertEqual(
+            first,
+            build_request(parse_url("http://example.com/c"), [("X-A", "b")], keep_alive=True),
+        )
+        closing = cached_request("http://example.com/c", (("X-A", "b"),), False)
+        self.assertIn(b"Connection: close", closing.to_bytes())
+        self.assertTrue(closing.asks_close)
+        self.assertFalse(first.asks_close)
+        for _ in range(2):
+            self.assertRaises(MalformedURL, cached_request, "http://exa mple.com/", (), True)

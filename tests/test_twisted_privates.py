@@ -101,10 +101,14 @@ class SendNowTests(SynchronousTestCase):
 
     def test_only_plain_tcp(self) -> None:
         """
-        Only Twisted's plain TCP server transport qualifies.
+        Only Twisted's plain TCP transports, server or client, qualify.
         """
         self.assertFalse(can_send_directly(StringTransport()))
         self.assertFalse(can_send_directly(FakeConnection(FakeSocket())))
+        for kind in (tcp.Server, tcp.Client):
+            connection = kind.__new__(kind)
+            connection._tempDataLen = 0
+            self.assertTrue(can_send_directly(connection), kind)
 
     def test_twisted_attributes_exist(self) -> None:
         """

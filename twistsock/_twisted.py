@@ -6,11 +6,11 @@ public way to get, and each is checked against the installed Twisted by the test
 (C{tests/test_twisted_privates.py} and Twisted's own reactor tests in
 C{tests/test_leanreactor.py}).  What each one touches:
 
-  - L{send_now} (the OK-echo server's direct write) reads and relies on
-    L{twisted.internet.abstract.FileDescriptor}'s buffer attributes C{dataBuffer},
-    C{_tempDataLen} and C{_writeDisconnecting}, and writes to C{transport.socket} of a
-    L{twisted.internet.tcp.Server}.  Turned off by C{direct_write=False}
-    (C{--no-direct-write}).
+  - L{send_now} (the OK-echo server's direct write, and the HTTP client's requests)
+    reads and relies on L{twisted.internet.abstract.FileDescriptor}'s buffer attributes
+    C{dataBuffer}, C{_tempDataLen} and C{_writeDisconnecting}, and writes to
+    C{transport.socket} of a L{twisted.internet.tcp.Server} or L{twisted.internet.tcp.Client}.
+    Turned off in the server by C{direct_write=False} (C{--no-direct-write}).
   - L{LeanEPollReactor} overrides L{EPollReactor.doPoll} and uses the reactor's
     C{_poller}, C{_selectables} and C{_doReadOrWrite}.  Used only when installed
     (C{twistd -r twistsock-epoll}, or by default under C{twistd twistsock} on Linux).
@@ -104,12 +104,16 @@ __all__ = [
 ]
 
 
+_PLAIN_TCP = (tcp.Server, tcp.Client)
+"""Twisted's plain TCP transports, accepted and connected: nothing wraps their socket."""
+
+
 def can_send_directly(transport: object) -> bool:
     """
     Is C{transport} a plain TCP connection whose socket L{send_now} may write to?
     """
     return (
-        type(transport) is tcp.Server
+        type(transport) in _PLAIN_TCP
         and hasattr(transport, "_tempDataLen")
         and hasattr(transport, "dataBuffer")
         and not getattr(transport, "TLS", False)

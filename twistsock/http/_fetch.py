@@ -49,6 +49,7 @@ from twistsock.http._request import (
     HeadersInput,
     ParsedURL,
     build_request,
+    cached_request,
     parse_url,
     validate_headers,
 )
@@ -607,10 +608,13 @@ def fetch_with_observer(
         from twisted.internet import reactor
     try:
         policy = as_policy(retries)
-        parsed = parse_url(url)
-        extra = _with_credentials(validate_headers(headers), parsed, auth)
-        extra = _with_transfer_headers(extra, compressed, resume_from)
-        request = build_request(parsed, extra, keep_alive=client is not None)
+        extra = validate_headers(headers)
+        request = cached_request(url, extra, client is not None)
+        parsed = request.url
+        if auth is not None or parsed.username is not None or compressed or resume_from:
+            extra = _with_credentials(extra, parsed, auth)
+            extra = _with_transfer_headers(extra, compressed, resume_from)
+            request = build_request(parsed, extra, keep_alive=client is not None)
     except Exception:
         return fail()
 

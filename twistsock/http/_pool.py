@@ -94,6 +94,7 @@ class _PooledProtocol(HTTPGetProtocol):
         self.served = 0  # exchanges begun on this connection
         self.exchange: _Exchange | None = None
         self.idle_timer: IDelayedCall | None = None
+        self.idle_since: float | None = None  # when it went idle, while it is idle
         self.received_any = False
         self._reader = None
         self.response = succeed(None)  # type: ignore[arg-type]  # no exchange yet
@@ -142,7 +143,7 @@ class _PooledProtocol(HTTPGetProtocol):
 
     def _complete(self, reader: ResponseReader) -> None:
         """Hand the connection back to the pool, or close it if it cannot be reused."""
-        reusable = reader.keep_alive and not reader.extra and not _asks_close(self.request)
+        reusable = reader.keep_alive and not reader.extra and not self.request.asks_close
         if not reusable:
             self.transport.loseConnection()
         self._client._release(self, reusable)
@@ -155,14 +156,6 @@ class _PooledProtocol(HTTPGetProtocol):
     def _cancel(self, response: Deferred[Response]) -> None:
         self._client._release(self, False)
         super()._cancel(response)
-
-
-def _asks_close(request: GetRequest) -> bool:
-    """Does C{request} carry C{Connection: close} (an extra header can)?"""
-    return any(
-        name.lower() == "connection" and "close" in value.lower()
-        for name, value in request.headers
-    )
 
 
 class _PoolFactory(ClientFactory):
@@ -361,9 +354,7 @@ class Client:
                 if idle and not exchange.retried:
                     protocol = idle.pop()
                     self._idle_count -= 1
-                    if protocol.idle_timer is not None and protocol.idle_timer.active():
-                        protocol.idle_timer.cancel()
-                    protocol.idle_timer = None
+                    protocol.idle_since = None  # its idle timer, if any, finds it in use
                     exchange.protocol = protocol
                     protocol.serve(exchange)
                 else:
@@ -451,16 +442,34 @@ class Client:
         ):
             idle.append(protocol)
             self._idle_count += 1
-            protocol.idle_timer = self.reactor.callLater(self.idle_timeout, self._expire, protocol)
+            protocol.idle_since = self.reactor.seconds()
+            if protocol.idle_timer is None:
+                protocol.idle_timer = self.reactor.callLater(
+                    self.idle_timeout, self._expire, protocol
+                )
         elif reusable:  # no room: close it politely
             protocol.transport.loseConnection()
         if not idle:
             del self._idle[protocol.origin]
-        self.reactor.callLater(0, self._dispatch)
+        if self._waiting:
+            self.reactor.callLater(0, self._dispatch)  # not within a running _dispatch
 
     def _expire(self, protocol: _PooledProtocol) -> None:
-        """An idle connection was not used for C{idle_timeout}: close it."""
+        """
+        A connection's idle timer fired: close it if it has been idle for C{idle_timeout}.
+
+        The timer is set when the connection first goes idle and is left running while the
+        connection is used again (a timer per request would cost more than the rest of
+        the pool's work): when it fires early, it is set again for the rest of the current
+        idle time, or, for a connection in use, when the connection next goes idle.
+        """
         protocol.idle_timer = None
+        if protocol.idle_since is None:  # in use
+            return
+        left = protocol.idle_since + self.idle_timeout - self.reactor.seconds()
+        if left > 0:
+            protocol.idle_timer = self.reactor.callLater(left, self._expire, protocol)
+            return
         self._forget_idle(protocol)
         protocol.transport.loseConnection()
 
@@ -474,6 +483,7 @@ class Client:
         if protocol.idle_timer is not None and protocol.idle_timer.active():
             protocol.idle_timer.cancel()
         protocol.idle_timer = None
+        protocol.idle_since = None
 
     def _lost(self, protocol: _PooledProtocol) -> None:
         """C{protocol}'s connection is gone."""

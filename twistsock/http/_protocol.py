@@ -28,7 +28,7 @@ from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from twistsock._limits import DEFAULT_MAX_BODY_SIZE
-from twistsock._twisted import can_read_directly, read_directly
+from twistsock._twisted import can_read_directly, can_send_directly, read_directly, send_now
 from twistsock.http._errors import (
     BodyWriteError,
     ConnectionReset,
@@ -82,6 +82,10 @@ class TransferObserver:
 
     def response_started(self) -> None:
         """The first byte of the response arrived."""
+
+
+_NO_OBSERVER = TransferObserver()
+"""The observer of a transfer nobody watches: it has no state, so one serves them all."""
 
 
 def _tls_error(reason: BaseException | None, host: str) -> FetchError | None:
@@ -170,7 +174,7 @@ class HTTPGetProtocol(Protocol):
         self.request = request
         self.max_body_size = max_body_size
         self.response = response
-        self._observer = observer if observer is not None else TransferObserver()
+        self._observer = observer if observer is not None else _NO_OBSERVER
         self._data = request.to_bytes()  # checked now, before any connection
         self._stream = stream
         self._consumer: IConsumer | None = None
@@ -205,8 +209,14 @@ class HTTPGetProtocol(Protocol):
             read_directly(self.transport, self._body_window, self._body_filled)
 
     def _send(self) -> None:
-        """Write the request."""
-        self.transport.write(self._data)
+        """
+        Write the request: straight to the socket of a plain TCP connection with nothing
+        queued (see L{send_now}), which saves the reactor a turn per request.
+        """
+        if can_send_directly(self.transport):
+            send_now(self.transport, self._data)
+        else:
+            self.transport.write(self._data)
         self._observer.request_sent(self.request, self._data)
 
     def _stream_to(self, head: ResponseHead) -> BodyWriter | None:

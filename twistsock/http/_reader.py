@@ -122,19 +122,28 @@ _STATUS_PREFIX = _prefixes(
 _FIELD = re.compile(
     rb"([-!#$%&'*+.^_`|~0-9a-zA-Z]+):[ \t]*((?:[^\x00\s]+(?:[ \t]+[^\x00\s]+)*)?)[ \t]*"
 )
+# What L{_fast_fields} leaves to L{_fields}: the whitespace _FIELD refuses in a value (NUL,
+# VT, FF), and a CR that does not end a line (the last line's LF is cut off).
+_UNUSUAL = re.compile(r"[\x00\x0b\x0c]|\r(?!\n|\Z)")
+_TOKENS = re.compile(r"[-!#$%&'*+.^_`|~0-9a-zA-Z]+")
+_DIGITS = re.compile(r"[0-9]{1,20}", re.ASCII)
 _FOLD = re.compile(rb"[ \t]+")
 _WHITESPACE = (b" ", b"\t")
 _BLANK_LINE = re.compile(rb"\n\r?\n")
 _CHUNK_LINE = re.compile(rb"([0-9A-Fa-f]+)[ \t]*(?:;.*)?")
 _CHUNK_PREFIX = re.compile(rb"(?:[0-9A-Fa-f]+(?:[ \t]*(?:;[^\n]*)?)?)?")
 _HEX = re.compile(rb"[0-9A-Fa-f]*")
-_DIGITS = re.compile(rb"[0-9]{1,20}")
 
 
 def _shown(data: bytes, limit: int = 60) -> str:
     """C{data} as a quoted string for a message: Latin-1, escapes for control bytes."""
     text = repr(bytes(data[:limit]).decode("latin-1"))
     return text + "..." if len(data) > limit else text
+
+
+def _shown_text(text: str) -> str:
+    """L{_shown} for text decoded as Latin-1."""
+    return _shown(text.encode("latin-1"))
 
 
 class _Refused(Exception):
@@ -155,6 +164,8 @@ def _check_status_line(line: bytes, complete: bool) -> None:
     is the line without its end (CR LF or LF); when C{complete} is false it is what has
     arrived so far, of which at most L{_CHECKED_PREFIX} bytes are looked at.
     """
+    if complete and line[5:6] == b"1" and _STATUS_LINE.fullmatch(line) is not None:
+        return  # the common case: a valid HTTP/1.x status line
     prefix = line[:_CHECKED_PREFIX]
     if not complete and len(line) <= _CHECKED_PREFIX and prefix.endswith(b"\r"):
         prefix = prefix[:-1]  # perhaps the start of the line end
@@ -204,12 +215,10 @@ def _chunk_size(line: bytes, complete: bool, allowance: int) -> int:
     return size
 
 
-def _fields(lines: list[bytes], what: str) -> list[tuple[bytes, bytes]]:
+def _fields(lines: list[bytes], what: str) -> _Framing:
     """
     Parse header or trailer field lines (line ends removed): unfold obs-fold continuation
-    lines, split names from values, and apply the framing fields' rules: C{Content-Length}
-    is digits, repeated values agree and are kept once; C{Transfer-Encoding} is one
-    C{chunked} (lower-cased).
+    lines, split names from values, and apply the framing fields' rules (L{_framing}).
     """
     unfolded = lines
     if any(line[:1] in _WHITESPACE for line in lines):
@@ -223,39 +232,107 @@ def _fields(lines: list[bytes], what: str) -> list[tuple[bytes, bytes]]:
             else:
                 parts.append([line])
         unfolded = [b" ".join(field) for field in parts]
-    fields: list[tuple[bytes, bytes]] = []
-    length: bytes | None = None
-    chunked = False
+    fields: list[tuple[str, str]] = []
     for line in unfolded:
         match = _FIELD.fullmatch(line)
         if match is None:
             raise _Refused(f"invalid {what} line: {_shown(line)}")
         name, value = match.groups()
-        if len(name) not in (14, 17):  # neither framing field: the common case
-            fields.append((name, value))
+        fields.append((name.decode("latin-1"), value.decode("latin-1")))
+    return _framing(fields)
+
+
+class _Framing:
+    """
+    The framing fields of a section, checked by L{_framing}.
+
+    @ivar fields: the fields as they are to be shown.
+    @ivar length: the C{Content-Length}, or C{None}.
+    @ivar chunked: whether C{Transfer-Encoding: chunked} is there.
+    @ivar connection: the C{Connection} tokens, lower-cased.
+    """
+
+    __slots__ = ("fields", "length", "chunked", "connection")
+
+    def __init__(self, fields: list[tuple[str, str]]) -> None:
+        self.fields = fields
+        self.length: int | None = None
+        self.chunked = False
+        self.connection: list[str] = []
+
+
+def _framing(fields: list[tuple[str, str]]) -> _Framing:
+    """
+    Apply the framing fields' rules to parsed C{fields}: C{Content-Length} is digits,
+    repeated values agree and are kept once; C{Transfer-Encoding} is one C{chunked}
+    (lower-cased).  Return them with what they say.
+    """
+    framing = _Framing(fields)
+    kept: list[tuple[str, str]] | None = None  # a copy, once a field is shown changed
+    length: str | None = None
+    for index, (name, value) in enumerate(fields):
+        if len(name) not in (10, 14, 17):  # no framing field: the common case
+            if kept is not None:
+                kept.append((name, value))
             continue
         lower = name.lower()
-        if lower == b"content-length":
-            values = {v.strip() for v in value.split(b",")}
-            if len(values) != 1:
-                raise _Refused(f"conflicting Content-Length values: {_shown(value)}")
-            value = values.pop()
+        if lower == "content-length":
+            shown = value
+            if "," in value or value != value.strip(" \t"):
+                values = {v.strip(" \t") for v in value.split(",")}
+                if len(values) != 1:
+                    raise _Refused(f"conflicting Content-Length values: {_shown_text(value)}")
+                value = values.pop()
             if _DIGITS.fullmatch(value) is None:
-                raise _Refused(f"invalid Content-Length: {_shown(value)}")
+                raise _Refused(f"invalid Content-Length: {_shown_text(value)}")
             if length is not None:
                 if length != value:
                     raise _Refused("conflicting Content-Length values")
-                continue
+                if kept is None:
+                    kept = fields[:index]
+                continue  # shown once
             length = value
-        elif lower == b"transfer-encoding":
-            if chunked:
+            framing.length = int(value)
+            if value != shown and kept is None:
+                kept = fields[:index]
+        elif lower == "transfer-encoding":
+            if framing.chunked:
                 raise _Refused("more than one Transfer-Encoding field")
-            value = value.lower()
-            if value != b"chunked":
-                raise _Refused(f"unsupported Transfer-Encoding: {_shown(value)}")
-            chunked = True
-        fields.append((name, value))
-    return fields
+            if value.lower() != "chunked":
+                shown = _shown(value.encode("latin-1").lower())  # ASCII letters lowered
+                raise _Refused(f"unsupported Transfer-Encoding: {shown}")
+            framing.chunked = True
+            if value != "chunked" and kept is None:
+                kept = fields[:index]
+            value = "chunked"
+        elif lower == "connection":
+            framing.connection.extend(token.strip(" \t").lower() for token in value.split(","))
+        if kept is not None:
+            kept.append((name, value))
+    if kept is not None:
+        framing.fields = kept
+    return framing
+
+
+def _fast_fields(text: str) -> _Framing | None:
+    """
+    The header fields of C{text} (the field lines of a head, decoded as Latin-1, without
+    the line end of the last), with the framing fields' rules applied, when every line is
+    a plain field line: the common case, checked with a few passes in C.  C{None}
+    otherwise (folded or invalid lines): L{_fields} then parses line by line and says
+    what is wrong.
+    """
+    if _UNUSUAL.search(text) is not None:
+        return None
+    fields: list[tuple[str, str]] = []
+    for line in text.removesuffix("\r").replace("\r\n", "\n").split("\n"):
+        name, colon, value = line.partition(":")
+        if not name or not colon:
+            return None
+        fields.append((name, value.strip(" \t")))
+    if _TOKENS.fullmatch("".join(name for name, _ in fields)) is None:
+        return None
+    return _framing(fields)
 
 
 def _lines(section: bytes) -> list[bytes]:
@@ -291,28 +368,41 @@ class _Body:
     A body, piece by piece, then as one C{bytes}.
 
     With an announced length (at most C{max_body_size}, the memory the caller agreed to),
-    the whole buffer is allocated at once, and bytes go straight into it: each received
-    piece is copied once, or none at all when the transport reads into L{window} itself.
-    The buffer is a C{BytesIO}'s, so C{getvalue} hands it over as the body's C{bytes}
-    without another copy or a second body-sized block.  Without a length (chunked,
-    close-delimited), pieces are appended to a growing C{BytesIO}.
+    the whole buffer is allocated at once, when its first bytes come, and bytes go straight
+    into it: each received piece is copied once, or none at all when the transport reads
+    into L{window} itself.  The buffer is a C{BytesIO}'s, so C{getvalue} hands it over as
+    the body's C{bytes} without another copy or a second body-sized block.  A body whose
+    bytes all come in one piece (a small one, in the read that brought the head) needs no
+    buffer: that piece is the body.  Without a length (chunked, close-delimited), pieces are
+    appended to a growing C{BytesIO}.
     """
 
     def __init__(self, expected: int | None) -> None:
+        self._expected = expected or 0
         self._buffer: io.BytesIO | None = None
         self._view: memoryview | None = None
+        self._whole: bytes | None = None
         self.length = 0
-        if expected:
-            self._buffer = io.BytesIO()
-            self._buffer.seek(expected - 1)
-            self._buffer.write(b"\0")  # allocates the whole length at once
-            self._view = self._buffer.getbuffer()
+
+    def _allocate(self) -> memoryview:
+        buffer = self._buffer = io.BytesIO()
+        buffer.seek(self._expected - 1)
+        buffer.write(b"\0")  # allocates the whole length at once
+        view = self._view = buffer.getbuffer()
+        return view
 
     def add(self, data: bytes | memoryview) -> None:
         """Append C{data}."""
         size = len(data)
-        if self._view is not None:
-            self._view[self.length : self.length + size] = data
+        if self._expected:
+            view = self._view
+            if view is None:
+                if size == self._expected:  # all of it at once
+                    self._whole = data if isinstance(data, bytes) else data.tobytes()
+                    self.length = size
+                    return
+                view = self._allocate()
+            view[self.length : self.length + size] = data
         else:
             if self._buffer is None:
                 self._buffer = io.BytesIO()
@@ -321,9 +411,10 @@ class _Body:
 
     def window(self) -> memoryview | None:
         """The part of an announced-length buffer still to be filled, to be written to."""
-        if self._view is None:
+        if not self._expected or self._whole is not None:
             return None
-        return self._view[self.length :]
+        view = self._view if self._view is not None else self._allocate()
+        return view[self.length :]
 
     def filled(self, size: int) -> None:
         """C{size} more bytes were written into L{window}."""
@@ -331,6 +422,8 @@ class _Body:
 
     def value(self) -> bytes:
         """Everything added, as C{bytes}."""
+        if self._whole is not None:
+            return self._whole
         if self._buffer is None:
             return b""
         if self._view is not None:
@@ -650,12 +743,17 @@ class ResponseReader:
 
     def _accept_head(self, section: bytes) -> None:
         """Check a complete head (without its blank line) and act on it."""
-        lines = _lines(section)
-        status = _STATUS_LINE.fullmatch(lines[0])
+        newline = section.find(b"\n")
+        status_line = section if newline < 0 else section[:newline]
+        status = _STATUS_LINE.fullmatch(status_line.removesuffix(b"\r"))
         assert status is not None  # checked by _check_status_line
         major, minor, code_digits, reason = status.groups()
         code = int(code_digits)
-        fields = _fields(lines[1:], "header")
+        framing = None
+        if newline >= 0:
+            framing = _fast_fields(section[newline + 1 :].decode("latin-1"))
+        if framing is None:
+            framing = _fields(_lines(section)[1:], "header")
         if code < 100:
             raise _Refused(f"invalid status code {code_digits.decode()}")
         if code == 101:
@@ -663,24 +761,16 @@ class ResponseReader:
         if code < 200:
             self._interim = True
             return
-        length: int | None = None
-        chunked = False
-        connection: list[bytes] = []
-        for name, value in fields:
-            lower = name.lower()
-            if lower == b"content-length":
-                length = int(value)
-            elif lower == b"transfer-encoding":
-                chunked = True
-            elif lower == b"connection":
-                connection.extend(token.strip().lower() for token in value.split(b","))
+        length = framing.length
+        chunked = framing.chunked
+        connection = framing.connection
         if chunked and length is not None:
             raise _Refused("both Transfer-Encoding and Content-Length")
         version = b"%s.%s" % (major, minor)
         if version == b"1.0":
-            self._keep_alive = b"keep-alive" in connection
+            self._keep_alive = "keep-alive" in connection
         else:
-            self._keep_alive = b"close" not in connection
+            self._keep_alive = "close" not in connection
         if code in _NO_BODY:
             length = None
             state = _DONE
@@ -702,7 +792,7 @@ class ResponseReader:
             http_version=version.decode("ascii"),
             code=code,
             phrase=(reason or b"").decode("latin-1"),
-            headers=Headers.from_raw(fields),
+            headers=Headers(tuple(framing.fields)),
             raw=self._head_raw,
             content_length=length,
         )
@@ -761,7 +851,7 @@ class ResponseReader:
         if section_end - pos > self._allowed():
             raise self._over_bound()
         self._framing += section_end - pos
-        self._trailers = Headers.from_raw(_fields(lines, "trailer"))
+        self._trailers = Headers(tuple(_fields(lines, "trailer").fields))
         self._state = _DONE
         return section_end
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cached_property, lru_cache
 from ipaddress import IPv6Address, ip_address
 from urllib.parse import SplitResult, quote, unquote, urlsplit
 
@@ -29,6 +29,7 @@ __all__ = [
     "HeadersInput",
     "ParsedURL",
     "build_request",
+    "cached_request",
     "parse_header_line",
     "parse_url",
     "validate_headers",
@@ -256,9 +257,23 @@ class GetRequest:
 
     def to_bytes(self) -> bytes:
         """
-        The request exactly as L{twistsock.http.HTTPGetProtocol} writes it (h11 serialises both):
-        C{GET <target> HTTP/1.1}, the header lines, and the blank line.
+        The request exactly as L{twistsock.http.HTTPGetProtocol} writes it (h11 serialises it):
+        C{GET <target> HTTP/1.1}, the header lines, and the blank line.  Serialised once per
+        request and kept, since the same request is sent again and again (see
+        L{cached_request}).
         """
+        return self._bytes
+
+    @cached_property
+    def asks_close(self) -> bool:
+        """Does the request carry C{Connection: close} (an extra header can)?"""
+        return any(
+            name.lower() == "connection" and "close" in value.lower()
+            for name, value in self.headers
+        )
+
+    @cached_property
+    def _bytes(self) -> bytes:
         connection = h11.Connection(our_role=h11.CLIENT)
         return connection.send(self.to_h11()) + connection.send(h11.EndOfMessage())
 
@@ -298,3 +313,20 @@ def build_request(
         shown = "; ".join(f"{name}: {value}" for name, value in extra_headers)
         raise InvalidHeader(shown, str(e)) from None
     return request
+
+
+@lru_cache(maxsize=256)
+def cached_request(
+    url: str, extra_headers: tuple[tuple[str, str], ...], keep_alive: bool
+) -> GetRequest:
+    """
+    L{build_request} for the URL string C{url}, parsed by L{parse_url}, remembered for the
+    most recent 256 combinations of arguments.
+
+    A program that GETs the same URLs again and again (a poller, a client in a loop) would
+    otherwise parse the URL, encode its host, and build, check and serialise the request
+    on every call, which costs more than reading the response; a L{GetRequest} is
+    immutable, so one can serve every call.  Errors are not remembered: a bad URL is
+    refused on every call.
+    """
+    return build_request(parse_url(url), extra_headers, keep_alive=keep_alive)
