@@ -66,6 +66,14 @@ class PoolTests(SynchronousTestCase):
     def client(self, **kwargs: Any) -> Client:
         return Client(reactor=self.memory, **kwargs)
 
+    def served_once(self, client: Client) -> Any:
+        """GET C{A} on C{client}'s first connection and answer it; return that transport."""
+        d = client.get(A)
+        transport = connect(self.memory, 0)
+        answer(transport)
+        self.successResultOf(d)
+        return transport
+
     def test_reuse(self) -> None:
         """
         Requests one after another to one origin share one connection, and the request
@@ -176,10 +184,7 @@ class PoolTests(SynchronousTestCase):
         often it was used before, and a connection in use is never closed for idleness.
         """
         client = self.client(idle_timeout=5)
-        d = client.get(A)
-        transport = connect(self.memory, 0)
-        answer(transport)
-        self.successResultOf(d)
+        transport = self.served_once(client)
         self.memory.advance(3)
         d = client.get(A)  # reused at 3 s, answered at 6 s
         self.memory.advance(3)
@@ -277,10 +282,7 @@ class PoolTests(SynchronousTestCase):
         connections, and fires once every connection is gone; later requests fail.
         """
         client = self.client(max_connections=2)
-        done = client.get(A)
-        idle = connect(self.memory, 0)
-        answer(idle)
-        self.successResultOf(done)
+        idle = self.served_once(client)
         self.memory.advance(0)
         running, queued_behind = client.get(A), client.get(B)
         self.memory.advance(0)
