@@ -19,6 +19,7 @@ from twistsock.http._errors import BodyTooLarge, BodyWriteError, FetchError, HTT
 from twistsock.http._fetch import fetch_with_observer
 from twistsock.http._pool import Client
 from twistsock.http._protocol import TransferObserver
+from twistsock.http._proxy import Proxies
 from twistsock.http._reader import ResponseHead
 from twistsock.http._request import GetRequest, parse_header_line, parse_url
 from twistsock.http._response import Response
@@ -36,6 +37,10 @@ def get_command(options: argparse.Namespace) -> int:
         for url in options.urls:
             parse_url(url)
         headers = [parse_header_line(line) for line in options.header]
+        # As curl: -x and --noproxy win over the environment, which is read by default.
+        options.proxies = Proxies.from_environment(
+            os.environ, proxy=options.proxy, no_proxy=options.noproxy
+        )
     except FetchError as e:
         return _report(options, e)
     return run(_get, options, headers)
@@ -288,6 +293,7 @@ async def _get(reactor: Any, options: argparse.Namespace, headers: list[tuple[st
         max_idle_per_origin=width,
         connect_timeout=options.connect_timeout,
         tls_verify=not options.insecure,
+        proxy=options.proxies,
     )
     status = 0
     pending = iter(zip(urls, outputs, strict=True))
@@ -368,6 +374,7 @@ async def _transfer(
             all_errors=options.retry_all_errors,
         ),
         auth=options.user,
+        proxy=None if client is not None else options.proxies,
         on_retry=on_retry,
         check=check,
     )

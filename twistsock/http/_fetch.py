@@ -28,6 +28,7 @@ from twistsock.http._errors import MalformedURL, OperationTimeout, TooManyRedire
 from twistsock.http._factory import HTTPGetFactory
 from twistsock.http._pool import Client
 from twistsock.http._protocol import TransferObserver
+from twistsock.http._proxy import Proxies, Proxy, route
 from twistsock.http._reader import ResponseHead
 from twistsock.http._request import (
     GetRequest,
@@ -84,11 +85,22 @@ def tcp_endpoint(reactor: Any, host: str, port: int, timeout: float) -> Any:
     return HostnameEndpoint(reactor, host, port, timeout=timeout)
 
 
-def _endpoint(reactor: Any, url: ParsedURL, connect_timeout: float, tls_verify: bool) -> Any:
+def _endpoint(
+    reactor: Any,
+    url: ParsedURL,
+    connect_timeout: float,
+    tls_verify: bool,
+    proxy: Proxy | None = None,
+) -> Any:
     """
-    The client endpoint for C{url}: L{tcp_endpoint}, wrapped in TLS for C{https}.  (Plain
-    C{http} to an IP literal needs no endpoint at all: see L{_Fetch.get}.)
+    The client endpoint for C{url}: L{tcp_endpoint}, wrapped in TLS for C{https}, or
+    through C{proxy} (see L{proxy_endpoint}).  (Plain C{http} to an IP literal needs no
+    endpoint at all: see L{_Fetch.get}.)
     """
+    if proxy is not None:
+        from twistsock.http._proxy import proxy_endpoint
+
+        return proxy_endpoint(reactor, url, proxy, connect_timeout, tls_verify)
     endpoint = tcp_endpoint(reactor, url.host, url.port, connect_timeout)
     if url.scheme == "https":
         from twisted.internet.endpoints import wrapClientTLS
@@ -169,8 +181,10 @@ class _Fetch:
         stream: Callable[[ResponseHead], object] | None = None,
         follow_redirects: bool = False,
         client: Client | None = None,
+        proxies: Proxies | None = None,
     ) -> None:
         self.reactor = reactor
+        self.proxies = proxies
         self.client = client
         self.stream = stream
         self.follow_redirects = follow_redirects
@@ -189,6 +203,7 @@ class _Fetch:
             return self.client.request(
                 request, max_body_size=self.max_body_size, observer=self.observer, stream=stream
             )
+        request, proxy = route(self.proxies, request)
         factory = HTTPGetFactory(
             request,
             max_body_size=self.max_body_size,
@@ -196,14 +211,14 @@ class _Fetch:
             stream=stream,
             timeout=None,
         )
-        if url.scheme == "http" and _is_ip_literal(url.host):
+        if proxy is None and url.scheme == "http" and _is_ip_literal(url.host):
             # Plain TCP to an address: no endpoint needed.  The factory turns connection
             # failures into FetchErrors itself, and cancelling its Deferred stops the
             # connector; this skips the endpoint's wrapping factory, wrapping protocol
             # (one more call per dataReceived) and connection Deferred.
             self.reactor.connectTCP(url.host, url.port, factory, timeout=self.connect_timeout)
             return factory.response
-        endpoint = _endpoint(self.reactor, url, self.connect_timeout, self.tls_verify)
+        endpoint = _endpoint(self.reactor, url, self.connect_timeout, self.tls_verify, proxy)
         return factory.connect(endpoint, connect_timeout=self.connect_timeout)
 
     def _stream_to(self, head: ResponseHead) -> object:
@@ -260,6 +275,7 @@ def fetch(
     client: Client | None = None,
     retries: int | RetryPolicy = 0,
     auth: tuple[str, str] | None = None,
+    proxy: str | Proxies | None = None,
 ) -> Deferred[Response]:
     """
     GET C{url} and return a Deferred of the complete L{Response}.
@@ -308,6 +324,17 @@ def fetch(
         C{Authorization} to the URL's scheme, host and port only, never after a redirect
         to another (as C{curl -u}); an C{Authorization} in C{headers} replaces it.  A user
         name holding C{:} fails with C{ValueError}.
+    @param proxy: the HTTP proxy to go through: a URL
+        (C{http://[user:password@]host[:port]}, port 1080 by default, as curl's C{-x}) for
+        every URL, or L{Proxies} (per scheme, with hosts never proxied;
+        C{Proxies.from_environment()} reads the environment as curl does).  C{None}, the
+        default, connects directly: the environment is read only when asked to.  Plain
+        C{http} is sent to the proxy in absolute form; C{https} goes through a C{CONNECT}
+        tunnel, TLS verified against the origin's name.  Credentials in the proxy URL
+        are sent as C{Proxy-Authorization} (Basic) to the proxy only.  A refused tunnel
+        fails with L{twistsock.http.ProxyTunnelError} (56), a proxy name that does not
+        resolve with L{twistsock.http.CouldNotResolveProxy} (5).  With a C{client}, the
+        client's C{proxy} is used, and this one must be C{None}.
 
     @return: fires with the L{Response} (its C{history} holds the redirect responses), or
         fails with a L{twistsock.http.FetchError} subclass.  Cancelling it aborts the connection
@@ -328,6 +355,7 @@ def fetch(
         client=client,
         retries=retries,
         auth=auth,
+        proxy=proxy,
     )
 
 
@@ -347,6 +375,7 @@ def fetch_with_observer(
     client: Client | None = None,
     retries: int | RetryPolicy = 0,
     auth: tuple[str, str] | None = None,
+    proxy: str | Proxies | None = None,
     on_retry: Callable[[Retry], object] | None = None,
     check: Callable[[Response], object] | None = None,
 ) -> Deferred[Response]:
@@ -371,6 +400,9 @@ def fetch_with_observer(
         parsed = parse_url(url)
         extra = _with_credentials(validate_headers(headers), parsed, auth)
         request = build_request(parsed, extra, keep_alive=client is not None)
+        if client is not None and proxy is not None:
+            raise ValueError("with a Client, the proxy is the Client's: pass proxy= to it")
+        proxies = Proxies.of(proxy)
     except Exception:
         return fail()
 
@@ -384,6 +416,7 @@ def fetch_with_observer(
             stream,
             follow_redirects,
             client,
+            proxies,
         )
         if follow_redirects:
             attempt = Deferred.fromCoroutine(job.follow(request, extra, max_redirects))
