@@ -17,23 +17,28 @@ from twistsock.http._errors import (
     ConnectTimeout,
     CouldNotConnect,
     CouldNotResolve,
+    CouldNotResolveProxy,
     EmptyReply,
     FetchError,
     FetchTimeout,
     HTTPStatusError,
     InvalidHeader,
+    InvalidProxyURL,
     MalformedResponse,
     MalformedURL,
     OperationTimeout,
     PartialBody,
+    ProxyTunnelError,
     TLSHandshakeError,
     TooManyRedirects,
+    UnsupportedProxyScheme,
     UnsupportedScheme,
 )
 from twistsock.http._factory import HTTPGetFactory
 from twistsock.http._fetch import fetch
 from twistsock.http._pool import Client
 from twistsock.http._protocol import HTTPGetProtocol
+from twistsock.http._proxy import Proxies
 from twistsock.http._response import Headers, Response
 from twistsock.http._retry import RetryPolicy
 
@@ -47,6 +52,7 @@ __all__ = [
     "ConnectTimeout",
     "CouldNotConnect",
     "CouldNotResolve",
+    "CouldNotResolveProxy",
     "EmptyReply",
     "fetch",
     "FetchError",
@@ -56,13 +62,17 @@ __all__ = [
     "HTTPGetProtocol",
     "HTTPStatusError",
     "InvalidHeader",
+    "InvalidProxyURL",
     "MalformedResponse",
     "MalformedURL",
     "OperationTimeout",
     "PartialBody",
+    "Proxies",
+    "ProxyTunnelError",
     "Response",
     "RetryPolicy",
     "TLSHandshakeError",
     "TooManyRedirects",
+    "UnsupportedProxyScheme",
     "UnsupportedScheme",
 ]
