@@ -37,13 +37,15 @@ def get_command(options: argparse.Namespace) -> int:
         for url in options.urls:
             parse_url(url)
         headers = [parse_header_line(line) for line in options.header]
-        # As curl: -x and --noproxy win over the environment, which is read by default.
-        options.proxies = Proxies.from_environment(
-            os.environ, proxy=options.proxy, no_proxy=options.noproxy
-        )
+        _proxies(options)  # a bad proxy URL is reported before anything starts
     except FetchError as e:
         return _report(options, e)
     return run(_get, options, headers)
+
+
+def _proxies(options: argparse.Namespace) -> Proxies:
+    """The proxies, as curl takes them: C{-x} and C{--noproxy} win over the environment."""
+    return Proxies.from_environment(os.environ, proxy=options.proxy, no_proxy=options.noproxy)
 
 
 def _report(options: argparse.Namespace, e: FetchError) -> int:
@@ -281,6 +283,7 @@ async def _get(reactor: Any, options: argparse.Namespace, headers: list[tuple[st
     C{--parallel-max} at once with C{-Z}.
     """
     urls: list[str] = options.urls
+    options.proxies = _proxies(options)
     outputs: list[str | None] = [*options.output, *[None] * len(urls)][: len(urls)]
     if len(urls) == 1:
         return await _transfer(reactor, options, headers, urls[0], outputs[0], None)
