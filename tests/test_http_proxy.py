@@ -30,6 +30,7 @@ from twistsock import (
 )
 from twistsock._version import __version__
 from twistsock.http._factory import HTTPGetFactory
+from twistsock.http._protocol import TransferObserver
 from twistsock.http._proxy import (
     Proxy,
     TunnelEndpoint,
@@ -394,7 +395,9 @@ class TunnelTests(SynchronousTestCase):
             )
         )
 
-    def tunnel(self, proxy: str = "http://pu:pp@127.0.0.2:3128") -> tuple[Any, Any]:
+    def tunnel(
+        self, proxy: str = "http://pu:pp@127.0.0.2:3128", observer: Any = None
+    ) -> tuple[Any, Any]:
         """
         A plain-HTTP request through a L{TunnelEndpoint} (to see what goes through it):
         the factory's response Deferred and the transport to the proxy.
@@ -404,7 +407,9 @@ class TunnelTests(SynchronousTestCase):
         url = parse_url("http://o.test:8080/in")
         parsed = parse_proxy(proxy)
         assert parsed is not None
-        endpoint = TunnelEndpoint(tcp_endpoint(self.reactor, "127.0.0.2", 3128, 5), url, parsed)
+        endpoint = TunnelEndpoint(
+            tcp_endpoint(self.reactor, "127.0.0.2", 3128, 5), url, parsed, observer
+        )
         factory = HTTPGetFactory(build_request(url), timeout=None)
         d = factory.connect(endpoint)
         return d, connect(self.reactor)
@@ -422,6 +427,25 @@ class TunnelTests(SynchronousTestCase):
         self.assertNotIn(b"Proxy-Authorization", transport.value())
         reply(transport, b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nbody")
         self.assertEqual(self.successResultOf(d).body, b"body")
+
+    def test_observer(self) -> None:
+        """
+        The observer is told of the C{CONNECT} request and the proxy's answer, as sent
+        and received (C{get -v} shows them, C{get -i} writes the answer).
+        """
+        seen = []
+
+        class Observer(TransferObserver):
+            def proxy_connect(self, request: bytes, head: bytes) -> None:
+                seen.append((request, head))
+
+        for answer in (b"HTTP/1.1 200 OK\r\nX: y\r\n\r\n", b"HTTP/1.1 403 No\r\n\r\n"):
+            d, transport = self.tunnel(observer=Observer())
+            sent = transport.value()
+            reply(transport, answer)
+            self.assertEqual(seen.pop(), (sent, answer))
+            d.cancel()
+            self.failureResultOf(d, CancelledError, ProxyTunnelError)
 
     def test_interim_and_rest(self) -> None:
         """

@@ -75,7 +75,6 @@ def start_tinyproxy(
     """
     binary = tinyproxy_path()
     directory = temporary_directory(test)
-    directory.chmod(0o777)  # tinyproxy started as root may write as another user
     port = closed_port(reactor)
     log = directory / "tinyproxy.log"
     lines = [
@@ -211,6 +210,29 @@ class ProxyCommandTests(TestCase):
         self.assertEqual((status, out), (0, b"secure\n"))
         self.assertEqual(self.proxied().count(f"CONNECT 127.0.0.1:{self.tls} HTTP/1.1"), 2)
         self.assertEqual(self.recorder.seen, [(b"/path", None)] * 2)
+
+    @inlineCallbacks
+    def test_include_verbose(self) -> Any:
+        """
+        C{-i} writes the proxy's answer to C{CONNECT} before the response, as curl does;
+        C{-v} shows the C{CONNECT} exchange.
+        """
+        require_curl()
+        url = f"https://127.0.0.1:{self.tls}/"
+        proxy = f"127.0.0.1:{self.proxy}"
+        curl, ours, verbose = yield gatherResults(
+            [
+                run_curl(reactor, "-si", "--no-alpn", "-x", proxy, url, env=self.env),
+                run_get(reactor, "-si", "-x", proxy, url, env=self.env),
+                run_get(reactor, "-sv", "-x", proxy, url, env=self.env),
+            ]
+        )
+        answer = curl[0].split(b"HTTP/1.1 200 OK\r\n")[0]
+        self.assertTrue(answer.startswith(b"HTTP/1.0 200 Connection established\r\n"))
+        self.assertTrue(ours[0].startswith(answer + b"HTTP/1.1 200 OK\r\n"))
+        self.assertTrue(ours[0].endswith(b"\r\n\r\nsecure\n"))
+        self.assertIn(f"> CONNECT 127.0.0.1:{self.tls} HTTP/1.1\n".encode(), verbose[1])
+        self.assertIn(b"< HTTP/1.0 200 Connection established\n", verbose[1])
 
     @inlineCallbacks
     def test_https_wrong_name(self) -> Any:

@@ -88,6 +88,13 @@ class _Terminal(TransferObserver):
                 total=content_length, unit="B", unit_scale=True, file=self._stream, leave=False
             )
 
+    def proxy_connect(self, request: bytes, head: bytes) -> None:
+        # As curl: -v shows the CONNECT exchange, and -i writes the proxy's answer first.
+        self.heads.append(head)
+        if self._verbose:
+            self._lines(">", request)
+            self._lines("<", head)
+
     def body_received(self, received: int) -> None:
         if self._bar is not None:
             self._bar.update(received - self._bar.n)

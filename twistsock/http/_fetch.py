@@ -91,16 +91,17 @@ def _endpoint(
     connect_timeout: float,
     tls_verify: bool,
     proxy: Proxy | None = None,
+    observer: TransferObserver | None = None,
 ) -> Any:
     """
     The client endpoint for C{url}: L{tcp_endpoint}, wrapped in TLS for C{https}, or
-    through C{proxy} (see L{proxy_endpoint}).  (Plain C{http} to an IP literal needs no
-    endpoint at all: see L{_Fetch.get}.)
+    through C{proxy} (see L{proxy_endpoint}; C{observer} is told of a C{CONNECT}).  (Plain
+    C{http} to an IP literal needs no endpoint at all: see L{_Fetch.get}.)
     """
     if proxy is not None:
         from twistsock.http._proxy import proxy_endpoint
 
-        return proxy_endpoint(reactor, url, proxy, connect_timeout, tls_verify)
+        return proxy_endpoint(reactor, url, proxy, connect_timeout, tls_verify, observer)
     endpoint = tcp_endpoint(reactor, url.host, url.port, connect_timeout)
     if url.scheme == "https":
         from twisted.internet.endpoints import wrapClientTLS
@@ -218,7 +219,9 @@ class _Fetch:
             # (one more call per dataReceived) and connection Deferred.
             self.reactor.connectTCP(url.host, url.port, factory, timeout=self.connect_timeout)
             return factory.response
-        endpoint = _endpoint(self.reactor, url, self.connect_timeout, self.tls_verify, proxy)
+        endpoint = _endpoint(
+            self.reactor, url, self.connect_timeout, self.tls_verify, proxy, self.observer
+        )
         return factory.connect(endpoint, connect_timeout=self.connect_timeout)
 
     def _stream_to(self, head: ResponseHead) -> object:

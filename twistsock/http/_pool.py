@@ -402,7 +402,12 @@ class Client:
             )
         else:
             endpoint = _endpoint(
-                self.reactor, url, self.connect_timeout, self.tls_verify, exchange.proxy
+                self.reactor,
+                url,
+                self.connect_timeout,
+                self.tls_verify,
+                exchange.proxy,
+                exchange.observer,
             )
             attempt = endpoint.connect(factory)
         exchange.connecting = attempt

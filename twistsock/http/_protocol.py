@@ -62,6 +62,12 @@ class TransferObserver:
     def body_received(self, received: int) -> None:
         """C{received} body bytes in all have arrived so far."""
 
+    def proxy_connect(self, request: bytes, head: bytes) -> None:
+        """
+        C{request}, a C{CONNECT} request, was sent to a proxy, which answered with C{head}
+        (its status line and headers, as received; 2xx opened the tunnel).
+        """
+
 
 def _tls_error(reason: BaseException | None, host: str) -> FetchError | None:
     """

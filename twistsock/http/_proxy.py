@@ -54,6 +54,7 @@ from twistsock.http._errors import (
     ProxyTunnelError,
     UnsupportedProxyScheme,
 )
+from twistsock.http._protocol import TransferObserver
 from twistsock.http._reader import ResponseReader
 from twistsock.http._request import GetRequest, ParsedURL, _ascii_host, without_userinfo
 
@@ -205,8 +206,9 @@ class Proxies:
     An empty proxy URL means no proxy.  L{from_environment} reads them all as curl does.
 
     @ivar proxy: the proxy for every scheme, if any.
-    @ivar http: the proxy for C{http} URLs, if any (wins over C{proxy}).
-    @ivar https: the proxy for C{https} URLs, if any (wins over C{proxy}).
+    @ivar http: the proxy for C{http} URLs, if any (wins over C{proxy}); a L{Proxy}
+        with an empty C{url} when it was given as C{""}: none for that scheme.
+    @ivar https: the proxy for C{https} URLs, likewise.
     @ivar no_proxy: the comma-separated hosts, domains and IPv4 ranges never proxied,
         or C{"*"} for every host.
     """
@@ -381,11 +383,13 @@ class _TunnelProtocol(Protocol):
             tunnel.proxy.url, max_body_size=0, on_head=lambda head: _discard
         )
         self._received = bytearray()  # bounded: the reader fails beyond its head bound
+        self._request = b""
         self.inner: Any = None
 
     def connectionMade(self) -> None:
         self._tunnel.tunnel_protocol = self
-        self.transport.write(connect_request(self._tunnel.url, self._tunnel.proxy))
+        self._request = connect_request(self._tunnel.url, self._tunnel.proxy)
+        self.transport.write(self._request)
 
     def dataReceived(self, data: bytes) -> None:
         if self.inner is not None:
@@ -401,6 +405,8 @@ class _TunnelProtocol(Protocol):
             if isinstance(reader.result, FetchError):
                 self._fail(reader.result)
             return
+        if self._tunnel.observer is not None:
+            self._tunnel.observer.proxy_connect(self._request, head.raw)
         if not 200 <= head.code < 300:
             self._fail(ProxyTunnelError(self._tunnel.proxy.url, head.code))
             return
@@ -444,10 +450,17 @@ class _Tunnel(Factory):
 
     noisy = False
 
-    def __init__(self, url: ParsedURL, proxy: Proxy, factory: IProtocolFactory) -> None:
+    def __init__(
+        self,
+        url: ParsedURL,
+        proxy: Proxy,
+        factory: IProtocolFactory,
+        observer: TransferObserver | None,
+    ) -> None:
         self.url = url
         self.proxy = proxy
         self.factory = factory
+        self.observer = observer
         self.tunnel_protocol: _TunnelProtocol | None = None
         self.connecting: Deferred[Any] | None = None
         self.result: Deferred[IProtocol] = Deferred(self._cancel)
@@ -488,18 +501,26 @@ class TunnelEndpoint:
     connection before answering; cancelling stops connecting or aborts the connection.
     """
 
-    def __init__(self, proxy_endpoint: Any, url: ParsedURL, proxy: Proxy) -> None:
+    def __init__(
+        self,
+        proxy_endpoint: Any,
+        url: ParsedURL,
+        proxy: Proxy,
+        observer: TransferObserver | None = None,
+    ) -> None:
         """
         @param proxy_endpoint: the endpoint that connects to the proxy.
         @param url: the URL whose host and port the tunnel leads to.
         @param proxy: the proxy (for its credentials and messages).
+        @param observer: told of the C{CONNECT} request and the proxy's answer.
         """
         self._proxy_endpoint = proxy_endpoint
         self._url = url
         self._proxy = proxy
+        self._observer = observer
 
     def connect(self, factory: IProtocolFactory) -> Deferred[IProtocol]:
-        tunnel = _Tunnel(self._url, self._proxy, factory)
+        tunnel = _Tunnel(self._url, self._proxy, factory, self._observer)
         connecting: Deferred[Any] = self._proxy_endpoint.connect(tunnel)
         tunnel.connecting = connecting
         connecting.addBoth(tunnel.connected)
@@ -507,7 +528,12 @@ class TunnelEndpoint:
 
 
 def proxy_endpoint(
-    reactor: Any, url: ParsedURL, proxy: Proxy, connect_timeout: float, tls_verify: bool
+    reactor: Any,
+    url: ParsedURL,
+    proxy: Proxy,
+    connect_timeout: float,
+    tls_verify: bool,
+    observer: TransferObserver | None = None,
 ) -> Any:
     """
     The client endpoint for C{url} through C{proxy}: the proxy itself for C{http} (the
@@ -521,6 +547,6 @@ def proxy_endpoint(
         from twistsock.http._tls import client_tls
 
         endpoint = wrapClientTLS(
-            client_tls(url.host, tls_verify), TunnelEndpoint(endpoint, url, proxy)
+            client_tls(url.host, tls_verify), TunnelEndpoint(endpoint, url, proxy, observer)
         )
     return endpoint
