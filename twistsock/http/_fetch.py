@@ -28,7 +28,7 @@ from twistsock.http._errors import MalformedURL, OperationTimeout, TooManyRedire
 from twistsock.http._factory import HTTPGetFactory
 from twistsock.http._pool import Client
 from twistsock.http._protocol import TransferObserver
-from twistsock.http._proxy import Proxies, Proxy, route
+from twistsock.http._proxy import Proxies, Proxy, proxy_endpoint, route
 from twistsock.http._reader import ResponseHead
 from twistsock.http._request import (
     GetRequest,
@@ -99,8 +99,6 @@ def _endpoint(
     C{http} to an IP literal needs no endpoint at all: see L{_Fetch.get}.)
     """
     if proxy is not None:
-        from twistsock.http._proxy import proxy_endpoint
-
         return proxy_endpoint(reactor, url, proxy, connect_timeout, tls_verify, observer)
     endpoint = tcp_endpoint(reactor, url.host, url.port, connect_timeout)
     if url.scheme == "https":
