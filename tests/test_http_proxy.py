@@ -20,6 +20,7 @@ from tests.test_http_fetch import connect, reply
 from twistsock import (
     Client,
     ConnectionRefused,
+    ConnectTimeout,
     CouldNotResolveProxy,
     InvalidProxyURL,
     MalformedResponse,
@@ -365,6 +366,21 @@ class ForwardTests(SynchronousTestCase):
         network.advance(1)  # HostnameEndpoint reports a refusal at its next attempt tick
         e = self.failureResultOf(d, ConnectionRefused).value
         self.assertEqual((e.host, e.port), ("proxy.test", 3128))
+
+    def test_proxy_connect_timeout(self) -> None:
+        """
+        A proxy that does not accept the connection in time: L{ConnectTimeout} (28)
+        naming the proxy.
+        """
+        network = FakeHTTP(lambda request: StubResponse())
+        network.fault("proxy.test", Fault.connect_timeout())
+        d = fetch(
+            "https://o.test/", reactor=network.reactor, proxy="proxy.test:3128",
+            connect_timeout=2,
+        )  # fmt: skip
+        network.advance(3)
+        e = self.failureResultOf(d, ConnectTimeout).value
+        self.assertEqual((e.host, e.port, e.curl_exit_code), ("proxy.test", 3128, 28))
 
 
 class TunnelTests(SynchronousTestCase):
