@@ -216,6 +216,42 @@ class TransferTimerTests(SynchronousTestCase):
         self.assertEqual(response.timings, Timings())
 
 
+class ForwardingTests(SynchronousTestCase):
+    """The timer of a watched transfer passes every event on to the watcher."""
+
+    def test_every_hook_forwarded(self) -> None:
+        """
+        Each hook of L{TransferObserver} called on C{timed_observer(..., inner)} reaches
+        C{inner} with the same arguments (C{-i} and C{-v} see everything the command's
+        observer is told, a proxy's answer to C{CONNECT} included).
+        """
+        hooks = [
+            name
+            for name, value in vars(TransferObserver).items()
+            if callable(value) and not name.startswith("_")
+        ]
+        calls: list[tuple[str, tuple[object, ...]]] = []
+
+        class Inner(TransferObserver):
+            pass
+
+        inner = Inner()
+        for name in hooks:
+            setattr(inner, name, lambda *args, _name=name: calls.append((_name, args)))
+        timer = timed_observer(lambda: 0.0, inner)
+        for name in hooks:
+            arguments = {
+                "request_started": ("http://a/",),
+                "connected": (None, False),
+                "request_sent": (None, b"GET"),
+                "response_head": (b"HTTP/1.1 200 OK\r\n\r\n", None),
+                "body_received": (1,),
+                "proxy_connect": (b"CONNECT", b"HTTP/1.0 200 OK\r\n\r\n"),
+            }.get(name, ())
+            getattr(timer, name)(*arguments)
+        self.assertEqual(sorted(name for name, _ in calls), sorted(hooks))
+
+
 class ResponseTimingsTests(SynchronousTestCase):
     """C{Response.timings} is data about the transfer, not about the response."""
 

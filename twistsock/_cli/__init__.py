@@ -92,6 +92,16 @@ def _parser() -> Parser:
         help="HTTP Basic authentication, sent to the URL's origin only",
     )  # fmt: skip
     get.add_argument(
+        "-x", "--proxy", metavar="URL",
+        help="use this HTTP proxy, http://[user:password@]host[:port] (port 1080 by "
+        "default), instead of the environment's; \"\" for none",
+    )  # fmt: skip
+    get.add_argument(
+        "--noproxy", metavar="LIST",
+        help="comma-separated hosts, domains and IPv4 ranges never proxied, or \"*\", "
+        "instead of the environment's no_proxy",
+    )  # fmt: skip
+    get.add_argument(
         "--retry", type=integer(0, 1000), default=0, metavar="N",
         help="retry transient failures N times, 0 to 1000 (default 0)",
     )  # fmt: skip

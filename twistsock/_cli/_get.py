@@ -29,6 +29,7 @@ from twistsock.http._errors import (
 from twistsock.http._fetch import REDIRECT_CODES, fetch_with_observer
 from twistsock.http._pool import Client
 from twistsock.http._protocol import TransferObserver
+from twistsock.http._proxy import Proxies
 from twistsock.http._reader import ResponseHead
 from twistsock.http._request import GetRequest, parse_header_line, parse_url
 from twistsock.http._response import Response, Timings
@@ -55,6 +56,7 @@ def get_command(options: argparse.Namespace) -> int:
         for url in options.urls:
             parse_url(url)
         headers = [parse_header_line(line) for line in options.header]
+        _proxies(options)  # a bad proxy URL is reported before anything starts
     except FetchError as e:
         status = _report(options, e)
         if isinstance(e, UnsupportedScheme) and options.write_out is not None:
@@ -84,6 +86,11 @@ def _read_write_out(options: argparse.Namespace, name: str) -> str:
             sys.stderr.write(f"twistsock: Warning: Failed to read {name}: {e}\n")
         return ""
     return read_format(data)
+
+
+def _proxies(options: argparse.Namespace) -> Proxies:
+    """The proxies, as curl takes them: C{-x} and C{--noproxy} win over the environment."""
+    return Proxies.from_environment(os.environ, proxy=options.proxy, no_proxy=options.noproxy)
 
 
 def _report(options: argparse.Namespace, e: FetchError) -> int:
@@ -156,6 +163,13 @@ class _Terminal(TransferObserver):
             self._bar = tqdm(
                 total=content_length, unit="B", unit_scale=True, file=self._stream, leave=False
             )
+
+    def proxy_connect(self, request: bytes, head: bytes) -> None:
+        # As curl: -v shows the CONNECT exchange, and -i writes the proxy's answer first.
+        self.heads.append(head)
+        if self._verbose:
+            self._lines(">", request)
+            self._lines("<", head)
 
     def body_received(self, received: int) -> None:
         self.received = received
@@ -437,6 +451,7 @@ async def _get(reactor: Any, options: argparse.Namespace, headers: list[tuple[st
     C{--parallel-max} at once with C{-Z}.
     """
     urls: list[str] = options.urls
+    options.proxies = _proxies(options)
     outputs: list[str | None] = [*options.output, *[None] * len(urls)][: len(urls)]
     if len(urls) == 1:
         return await _transfer(reactor, options, headers, urls[0], outputs[0], None, 0)
@@ -449,6 +464,7 @@ async def _get(reactor: Any, options: argparse.Namespace, headers: list[tuple[st
         max_idle_per_origin=width,
         connect_timeout=options.connect_timeout,
         tls_verify=not options.insecure,
+        proxy=options.proxies,
     )
     status = 0
     pending = iter(enumerate(zip(urls, outputs, strict=True)))
@@ -541,6 +557,7 @@ async def _transfer(
             all_errors=options.retry_all_errors,
         ),
         auth=options.user,
+        proxy=None if client is not None else options.proxies,
         on_retry=on_retry,
         check=check,
         compressed=compressed,

@@ -18,26 +18,31 @@ from twistsock.http._errors import (
     ContentDecodingError,
     CouldNotConnect,
     CouldNotResolve,
+    CouldNotResolveProxy,
     EmptyReply,
     FetchError,
     FetchTimeout,
     HTTPStatusError,
     InvalidHeader,
+    InvalidProxyURL,
     MalformedResponse,
     MalformedURL,
     OperationTimeout,
     PartialBody,
+    ProxyTunnelError,
     RangeNotSupported,
     TLSHandshakeError,
     TooManyRedirects,
     TrailingContentData,
     UnsupportedContentEncoding,
+    UnsupportedProxyScheme,
     UnsupportedScheme,
 )
 from twistsock.http._factory import HTTPGetFactory
 from twistsock.http._fetch import fetch
 from twistsock.http._pool import Client
 from twistsock.http._protocol import HTTPGetProtocol
+from twistsock.http._proxy import Proxies
 from twistsock.http._response import Headers, Response, Timings
 from twistsock.http._retry import RetryPolicy
 
@@ -52,6 +57,7 @@ __all__ = [
     "ContentDecodingError",
     "CouldNotConnect",
     "CouldNotResolve",
+    "CouldNotResolveProxy",
     "EmptyReply",
     "fetch",
     "FetchError",
@@ -61,11 +67,14 @@ __all__ = [
     "HTTPGetProtocol",
     "HTTPStatusError",
     "InvalidHeader",
+    "InvalidProxyURL",
     "MalformedResponse",
     "MalformedURL",
     "OperationTimeout",
     "PartialBody",
     "RangeNotSupported",
+    "Proxies",
+    "ProxyTunnelError",
     "Response",
     "RetryPolicy",
     "Timings",
@@ -73,5 +82,6 @@ __all__ = [
     "TooManyRedirects",
     "TrailingContentData",
     "UnsupportedContentEncoding",
+    "UnsupportedProxyScheme",
     "UnsupportedScheme",
 ]

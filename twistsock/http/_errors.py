@@ -25,10 +25,12 @@ __all__ = [
     "ContentDecodingError",
     "CouldNotConnect",
     "CouldNotResolve",
+    "CouldNotResolveProxy",
     "EmptyReply",
     "FetchError",
     "FetchTimeout",
     "HTTPStatusError",
+    "InvalidProxyURL",
     "InvalidHeader",
     "MalformedResponse",
     "MalformedURL",
@@ -39,6 +41,8 @@ __all__ = [
     "TooManyRedirects",
     "TrailingContentData",
     "UnsupportedContentEncoding",
+    "ProxyTunnelError",
+    "UnsupportedProxyScheme",
     "UnsupportedScheme",
 ]
 
@@ -448,3 +452,72 @@ class RangeNotSupported(FetchError):
         self.offset = offset
         self.code = code
         self.content_range = content_range
+
+
+class InvalidProxyURL(FetchError):
+    """
+    A proxy URL cannot be parsed (a bad host or port), as curl's "Unsupported proxy
+    syntax".  Nothing is sent.
+
+    @ivar proxy: the proxy URL, less its user information.
+    """
+
+    curl_exit_code = 5
+
+    def __init__(self, proxy: str) -> None:
+        super().__init__(f"Unsupported proxy syntax in '{proxy}'")
+        self.proxy = proxy
+
+
+class UnsupportedProxyScheme(FetchError):
+    """
+    A proxy URL names a scheme other than C{http} (twistsock speaks to HTTP proxies only:
+    not to C{https://} or SOCKS proxies).  Nothing is sent.
+
+    @ivar proxy: the proxy URL, less its user information.
+    @ivar scheme: its scheme.
+    """
+
+    curl_exit_code = 7
+
+    def __init__(self, proxy: str, scheme: str) -> None:
+        super().__init__(
+            f"Unsupported proxy scheme for '{proxy}' (twistsock speaks to http:// proxies only)"
+        )
+        self.proxy = proxy
+        self.scheme = scheme
+
+
+class CouldNotResolveProxy(CouldNotResolve):
+    """
+    The proxy's host name has no address.  (A L{CouldNotResolve}, so that retries treat
+    it as curl does: a transient failure.)
+    """
+
+    curl_exit_code = 5
+
+    def __init__(self, host: str) -> None:
+        FetchError.__init__(self, f"Could not resolve proxy: {host}")
+        self.host = host
+
+
+class ProxyTunnelError(FetchError):
+    """
+    The proxy did not open the C{CONNECT} tunnel to an C{https} origin: it answered with
+    a status other than 2xx (C{code}), or closed the connection before its answer
+    (C{code} is C{None}).
+
+    @ivar proxy: the proxy URL, less its user information.
+    @ivar code: the proxy's status code, or C{None}.
+    """
+
+    curl_exit_code = 56
+
+    def __init__(self, proxy: str, code: int | None) -> None:
+        if code is None:
+            message = "Proxy CONNECT aborted"
+        else:
+            message = f"CONNECT tunnel failed, response {code}"
+        super().__init__(message)
+        self.proxy = proxy
+        self.code = code

@@ -43,6 +43,7 @@ from twistsock.http._errors import (
 from twistsock.http._factory import HTTPGetFactory
 from twistsock.http._pool import Client
 from twistsock.http._protocol import TransferObserver
+from twistsock.http._proxy import Proxies, Proxy, proxy_endpoint, route
 from twistsock.http._reader import ResponseHead
 from twistsock.http._request import (
     GetRequest,
@@ -116,11 +117,16 @@ def _endpoint(
     connect_timeout: float,
     tls_verify: bool,
     on_resolved: Callable[[], None] | None = None,
+    proxy: Proxy | None = None,
+    observer: TransferObserver | None = None,
 ) -> Any:
     """
-    The client endpoint for C{url}: L{tcp_endpoint}, wrapped in TLS for C{https}.  (Plain
+    The client endpoint for C{url}: L{tcp_endpoint}, wrapped in TLS for C{https}, or
+    through C{proxy} (see L{proxy_endpoint}; C{observer} is told of a C{CONNECT}).  (Plain
     C{http} to an IP literal needs no endpoint at all: see L{_Fetch.get}.)
     """
+    if proxy is not None:
+        return proxy_endpoint(reactor, url, proxy, connect_timeout, tls_verify, observer)
     endpoint = tcp_endpoint(reactor, url.host, url.port, connect_timeout, on_resolved)
     if url.scheme == "https":
         from twisted.internet.endpoints import wrapClientTLS
@@ -259,8 +265,10 @@ class _Fetch:
         client: Client | None = None,
         compressed: bool = False,
         resume_from: int = 0,
+        proxies: Proxies | None = None,
     ) -> None:
         self.reactor = reactor
+        self.proxies = proxies
         self.client = client
         self.stream = stream
         self.compressed = compressed
@@ -309,6 +317,7 @@ class _Fetch:
             return self.client.request(
                 request, max_body_size=self.max_body_size, observer=self.observer, stream=stream
             )
+        request, proxy = route(self.proxies, request)
         factory = HTTPGetFactory(
             request,
             max_body_size=self.max_body_size,
@@ -316,7 +325,7 @@ class _Fetch:
             stream=stream,
             timeout=None,
         )
-        if url.scheme == "http" and _is_ip_literal(url.host):
+        if proxy is None and url.scheme == "http" and _is_ip_literal(url.host):
             # Plain TCP to an address: no endpoint needed.  The factory turns connection
             # failures into FetchErrors itself, and cancelling its Deferred stops the
             # connector; this skips the endpoint's wrapping factory, wrapping protocol
@@ -329,6 +338,8 @@ class _Fetch:
             self.connect_timeout,
             self.tls_verify,
             on_resolved=self.observer.name_resolved,
+            proxy=proxy,
+            observer=self.observer,
         )
         return factory.connect(endpoint, connect_timeout=self.connect_timeout)
 
@@ -465,6 +476,7 @@ def fetch(
     auth: tuple[str, str] | None = None,
     compressed: bool = False,
     resume_from: int = 0,
+    proxy: str | Proxies | None = None,
 ) -> Deferred[Response]:
     """
     GET C{url} and return a Deferred of the complete L{Response}.
@@ -538,6 +550,17 @@ def fetch(
         body is streamed.
         C{0} sends no C{Range}.  With C{compressed}, the offset counts encoded bytes, and
         a coded 206 body generally cannot be decoded on its own: use one or the other.
+    @param proxy: the HTTP proxy to go through: a URL
+        (C{http://[user:password@]host[:port]}, port 1080 by default, as curl's C{-x}) for
+        every URL, or L{Proxies} (per scheme, with hosts never proxied;
+        C{Proxies.from_environment()} reads the environment as curl does).  C{None}, the
+        default, connects directly: the environment is read only when asked to.  Plain
+        C{http} is sent to the proxy in absolute form; C{https} goes through a C{CONNECT}
+        tunnel, TLS verified against the origin's name.  Credentials in the proxy URL
+        are sent as C{Proxy-Authorization} (Basic) to the proxy only.  A refused tunnel
+        fails with L{twistsock.http.ProxyTunnelError} (56), a proxy name that does not
+        resolve with L{twistsock.http.CouldNotResolveProxy} (5).  With a C{client}, the
+        client's C{proxy} is used, and this one must be C{None}.
 
     @return: fires with the L{Response} (its C{history} holds the redirect responses, its
         C{timings} when each step of the transfer was over, read on C{reactor}'s clock: see
@@ -563,6 +586,7 @@ def fetch(
         auth=auth,
         compressed=compressed,
         resume_from=resume_from,
+        proxy=proxy,
     )
 
 
@@ -582,6 +606,7 @@ def fetch_with_observer(
     client: Client | None = None,
     retries: int | RetryPolicy = 0,
     auth: tuple[str, str] | None = None,
+    proxy: str | Proxies | None = None,
     on_retry: Callable[[Retry], object] | None = None,
     check: Callable[[Response], object] | None = None,
     compressed: bool = False,
@@ -615,6 +640,9 @@ def fetch_with_observer(
             extra = _with_credentials(extra, parsed, auth)
             extra = _with_transfer_headers(extra, compressed, resume_from)
             request = build_request(parsed, extra, keep_alive=client is not None)
+        if client is not None and proxy is not None:
+            raise ValueError("with a Client, the proxy is the Client's: pass proxy= to it")
+        proxies = Proxies.of(proxy)
     except Exception:
         return fail()
 
@@ -631,6 +659,7 @@ def fetch_with_observer(
             client,
             compressed,
             resume_from,
+            proxies,
         )
         job.restart_on_whole = restart_on_whole
         if follow_redirects:

@@ -34,6 +34,7 @@ from twistsock._twisted import can_read_directly, read_directly
 from twistsock.http._errors import ConnectionReset, EmptyReply, FetchError
 from twistsock.http._factory import connect_error
 from twistsock.http._protocol import HTTPGetProtocol, TransferObserver
+from twistsock.http._proxy import Proxies, Proxy, route
 from twistsock.http._reader import ResponseHead, ResponseReader
 from twistsock.http._request import GetRequest, HeadersInput
 from twistsock.http._response import Response
@@ -43,8 +44,11 @@ if TYPE_CHECKING:
 
 __all__ = ["Client"]
 
-_Origin = tuple[str, str, int]
-"""Scheme, host and port: the connections of one origin are interchangeable."""
+_Origin = tuple[str, str, int, "Proxy | None"]
+"""
+Scheme, host, port and the proxy gone through: the connections of one origin and proxy
+are interchangeable (a proxied one never serves a direct request, nor the reverse).
+"""
 
 
 class _Exchange:
@@ -64,9 +68,11 @@ class _Exchange:
         max_body_size: int,
         observer: TransferObserver | None,
         stream: Callable[[ResponseHead], object] | None,
+        proxy: Proxy | None = None,
     ) -> None:
         url = request.url
-        self.origin: _Origin = (url.scheme, url.host, url.port)
+        self.origin: _Origin = (url.scheme, url.host, url.port, proxy)
+        self.proxy = proxy
         self.request = request
         self.max_body_size = max_body_size
         self.observer = observer
@@ -207,11 +213,17 @@ class Client:
         idle_timeout: float = 60.0,
         connect_timeout: float = 10.0,
         tls_verify: bool = True,
+        proxy: str | Proxies | None = None,
     ) -> None:
         """
         @param reactor: the reactor; the global one when C{None}.
         @param connect_timeout: seconds for each TCP connection attempt.
         @param tls_verify: check servers' certificates and host names (C{https}).
+        @param proxy: the HTTP proxy (a URL) or L{Proxies} every request goes through,
+            as L{twistsock.http.fetch}'s C{proxy}; C{None} connects directly.  A
+            C{CONNECT} tunnel serves one origin.
+        @raise InvalidProxyURL: (5) for a proxy URL that cannot be parsed.
+        @raise UnsupportedProxyScheme: (7) for a proxy URL whose scheme is not C{http}.
         """
         if min(max_connections, max_connections_per_origin) < 1:
             raise ValueError("a Client needs at least one connection")
@@ -225,6 +237,7 @@ class Client:
         self.idle_timeout = idle_timeout
         self.connect_timeout = connect_timeout
         self.tls_verify = tls_verify
+        self.proxies = Proxies.of(proxy)
         self._waiting: dict[_Origin, deque[_Exchange]] = {}
         self._idle: dict[_Origin, list[_PooledProtocol]] = {}
         self._idle_count = 0
@@ -296,7 +309,8 @@ class Client:
         Send C{request} over a pooled connection (waiting in its origin's queue if the caps
         are reached) and return the Deferred of its response.  For L{twistsock.http.fetch}.
         """
-        exchange = _Exchange(self, request, max_body_size, observer, stream)
+        request, proxy = route(self.proxies, request)
+        exchange = _Exchange(self, request, max_body_size, observer, stream, proxy)
         if self._closing is not None:
             exchange.result.errback(CancelledError("the client is closed"))
             return exchange.result
@@ -370,7 +384,8 @@ class Client:
 
         factory = _PoolFactory(self, exchange.origin)
         url = exchange.request.url
-        if url.scheme == "http" and (isIPAddress(url.host) or isIPv6Address(url.host)):
+        direct = exchange.proxy is None and url.scheme == "http"
+        if direct and (isIPAddress(url.host) or isIPv6Address(url.host)):
             connector = None
 
             def stop(attempt: Deferred[Any]) -> None:
@@ -386,7 +401,13 @@ class Client:
         else:
             resolved = None if exchange.observer is None else exchange.observer.name_resolved
             endpoint = _endpoint(
-                self.reactor, url, self.connect_timeout, self.tls_verify, on_resolved=resolved
+                self.reactor,
+                url,
+                self.connect_timeout,
+                self.tls_verify,
+                on_resolved=resolved,
+                proxy=exchange.proxy,
+                observer=exchange.observer,
             )
             attempt = endpoint.connect(factory)
         exchange.connecting = attempt

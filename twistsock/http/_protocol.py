@@ -83,6 +83,12 @@ class TransferObserver:
     def response_started(self) -> None:
         """The first byte of the response arrived."""
 
+    def proxy_connect(self, request: bytes, head: bytes) -> None:
+        """
+        C{request}, a C{CONNECT} request, was sent to a proxy, which answered with C{head}
+        (its status line and headers, as received; 2xx opened the tunnel).
+        """
+
 
 _NO_OBSERVER = TransferObserver()
 """The observer of a transfer nobody watches: it has no state, so one serves them all."""

@@ -230,10 +230,22 @@ class GetRequest:
 
     @ivar url: the parsed URL.
     @ivar headers: C{(name, value)} pairs, C{Host} first.
+    @ivar absolute_form: whether the request line carries the whole URL
+        (C{GET http://host:port/path HTTP/1.1}), as a request to an HTTP proxy does,
+        rather than the path alone.
     """
 
     url: ParsedURL
     headers: tuple[tuple[str, str], ...]
+    absolute_form: bool = False
+
+    @property
+    def target(self) -> str:
+        """The request target: the path and query, or the absolute URL (no fragment)."""
+        url = self.url
+        if self.absolute_form:
+            return f"{url.scheme}://{url.authority}{url.target}"
+        return url.target
 
     def to_h11(self) -> h11.Request:
         """
@@ -249,7 +261,7 @@ class GetRequest:
     def _h11_event(self) -> h11.Request:
         return h11.Request(
             method="GET",
-            target=self.url.target.encode("ascii"),
+            target=self.target.encode("ascii"),
             headers=[
                 (name.encode("ascii"), value.encode("utf-8")) for name, value in self.headers
             ],

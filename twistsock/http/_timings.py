@@ -167,6 +167,10 @@ class _ForwardingTimer(TransferTimer):
         super().response_head(head, content_length)
         self._inner.response_head(head, content_length)
 
+    def proxy_connect(self, request: bytes, head: bytes) -> None:
+        super().proxy_connect(request, head)
+        self._inner.proxy_connect(request, head)
+
 
 def timed_observer(seconds: Callable[[], float], inner: TransferObserver | None) -> TransferTimer:
     """A L{TransferTimer} on the clock C{seconds}, passing events on to C{inner}, if any."""
