@@ -156,6 +156,9 @@ class ProxyCommandTests(TestCase):
     C{twistsock get -x} through tinyproxy, beside curl: the same exit status and body.
     """
 
+    #: The credentials tinyproxy asks for, if any.
+    proxy_credentials: tuple[str, str] | None = None
+
     @inlineCallbacks
     def setUp(self) -> Any:
         directory = temporary_directory(self)
@@ -164,7 +167,8 @@ class ProxyCommandTests(TestCase):
         # Each command trusts the test certificate, and nothing else of the environment
         # (no proxy variable: ENV has none).
         self.env = dict(ENV, SSL_CERT_FILE=str(cert), CURL_CA_BUNDLE=str(cert))
-        self.proxy, self.log = yield start_tinyproxy(self, [self.tls])
+        self.proxy, self.log = yield start_tinyproxy(self, [self.tls], self.proxy_credentials)
+        self.cert = cert
 
     @inlineCallbacks
     def both(self, *args: str, env: dict[str, str] | None = None) -> Any:
@@ -302,15 +306,8 @@ class ProxyAuthTests(TestCase):
     A proxy that asks for credentials (tinyproxy's BasicAuth), beside curl.
     """
 
-    @inlineCallbacks
-    def setUp(self) -> Any:
-        directory = temporary_directory(self)
-        self.web = listen_web(self, reactor, directory)
-        self.tls, self.recorder, cert = listen_tls(self, directory)
-        self.env = dict(ENV, SSL_CERT_FILE=str(cert), CURL_CA_BUNDLE=str(cert))
-        self.proxy, self.log = yield start_tinyproxy(self, [self.tls], (USER, PASSWORD))
-        self.cert = cert
-
+    proxy_credentials = (USER, PASSWORD)
+    setUp = ProxyCommandTests.setUp
     both = ProxyCommandTests.both
 
     @inlineCallbacks
