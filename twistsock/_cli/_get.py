@@ -24,6 +24,7 @@ from twistsock.http._errors import (
     FetchError,
     HTTPStatusError,
     RangeNotSupported,
+    TooManyRedirects,
     UnsupportedScheme,
 )
 from twistsock.http._fetch import REDIRECT_CODES, fetch_with_observer
@@ -592,10 +593,12 @@ async def _transfer(
     status = 0 if failure is None else _report(options, failure)
     if options.write_out is not None:
         # The body's size: held in the response, or streamed out (or, cut short, what
-        # arrived of it).
+        # arrived of it); a decoded body's is that of the encoded bytes received, as curl.
         received = len(response.body) if response is not None else 0
         received = max(received, output.written, terminal.received)
-        if isinstance(failure, HTTPStatusError):
+        if compressed:
+            received = terminal.received
+        if isinstance(failure, HTTPStatusError | TooManyRedirects):
             received = 0  # curl stops at the head: no body was downloaded
         info = _transfer_info(
             terminal, output.head, url, urlnum, output_name, response, failure, received
