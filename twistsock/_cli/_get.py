@@ -505,9 +505,12 @@ async def _transfer(
             headers = [*headers, ("Accept-Encoding", accept_encoding())]
 
     def on_retry(retry: Retry) -> None:
-        # As curl: the failure's own line, then a warning, before each wait.
+        # As curl: the failure's own line (with -f, that of the status), then a
+        # warning, before each wait.
         if retry.error is not None:
             _report(options, retry.error)
+        elif options.fail and retry.wait is not None and retry.response is not None:
+            _report(options, HTTPStatusError(retry.response.url, retry.response.code))
         if not options.silent:
             sys.stderr.write(f"Warning: {retry.warning()}\n")
             sys.stderr.flush()
