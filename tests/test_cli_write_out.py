@@ -340,6 +340,19 @@ class MemoryCommandTests(SynchronousTestCase):
             self.stdout.buffer.getvalue(), b"abc200 0.250000 0.750000 0.875000 3 1 HTTP text/plain"
         )
 
+    def test_failure_before_request_masks_url(self) -> None:
+        """
+        A transfer that fails before any request (a URL whose user name cannot be sent)
+        writes C{url_effective} without the user information, as every other transfer.
+        """
+        options = _parser().parse_args(
+            ["get", "-w", "%{url_effective} %{exitcode}", "http://a%3Ab:secret@127.0.0.1/"]
+        )
+        d = Deferred.fromCoroutine(_get(MemoryReactorClock(), options, []))
+        self.assertEqual(self.successResultOf(d), 3)
+        self.assertEqual(self.stdout.buffer.getvalue(), b"http://127.0.0.1/ 3")
+        self.assertNotIn("secret", self.stderr.getvalue())
+
     # Run get with args on a FakeHTTP network; its status once done.
     get = test_cli.ManyURLTests.get
 

@@ -31,7 +31,7 @@ from twistsock.http._fetch import REDIRECT_CODES, fetch_with_observer
 from twistsock.http._pool import Client
 from twistsock.http._protocol import TransferObserver
 from twistsock.http._reader import ResponseHead
-from twistsock.http._request import GetRequest, parse_header_line, parse_url
+from twistsock.http._request import GetRequest, parse_header_line, parse_url, without_userinfo
 from twistsock.http._response import Response, Timings
 from twistsock.http._retry import Retry, RetryPolicy
 
@@ -625,7 +625,7 @@ def _transfer_info(
     head that the output saw (the terminal does not when taking it failed), and how it
     ended.
     """
-    urls = terminal.urls or [url]
+    urls = terminal.urls or [without_userinfo(url)]  # never a password, as the others
     effective = _as_curl_writes(urls[-1])
     heads = terminal.heads
     if final is not None and len(heads) < len(urls):
