@@ -210,6 +210,22 @@ class ResumeCommandTests(TestCase):
         self.assertEqual((status, path.read_bytes()), (33, b"abcd"))
 
     @inlineCallbacks
+    def test_200_to_stdout(self) -> Any:
+        """
+        C{-C N} to stdout, answered with a 200 and the whole resource, fails with 33 and
+        writes nothing, as curl: stdout cannot start over (C{>> partial} would hold the
+        start twice).
+        """
+        require_curl()
+        url = self.canned(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n0123456789")
+        outputs = []
+        for run in (run_curl, run_get):
+            out, err, status = yield run(reactor, "-s", "-S", "-C", "4", url)
+            outputs.append((out, status, err[:5]))
+        self.assertEqual(outputs[0], (b"", 33, b"curl:"))
+        self.assertEqual(outputs[1], (b"", 33, b"twist"))
+
+    @inlineCallbacks
     def test_raw_appends(self) -> Any:
         """
         With C{--raw}, the bytes received (head included, as C{--raw} writes them) are

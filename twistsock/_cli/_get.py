@@ -549,7 +549,7 @@ async def _transfer(
         check=check,
         compressed=compressed,
         resume_from=resume,
-        restart_on_whole=True,
+        restart_on_whole=to_file,
     )
     interrupted = on_shutdown(reactor, fetching.cancel)
     response: Response | None = None
