@@ -240,6 +240,23 @@ class ResumeCommandTests(TestCase):
         self.assertEqual((status, err, path.read_bytes()), (0, b"", b"abcd" + reply))
 
     @inlineCallbacks
+    def test_raw_200(self) -> Any:
+        """
+        With C{--raw}, a 200 with the whole resource is not appended to the partial file:
+        the download starts over as without C{--raw}; to stdout it fails with 33, as curl,
+        with nothing written.
+        """
+        reply = b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n0123456789"
+        url = self.canned(reply)
+        path = self.directory / "raw"
+        path.write_bytes(b"abcd")
+        _, err, status = yield run_get(reactor, "--raw", "-C", "-", "-o", str(path), url)
+        self.assertEqual((status, err, path.read_bytes()), (0, b"", reply))
+        out, err, status = yield run_get(reactor, "--raw", "-C", "4", url)
+        self.assertEqual((status, out), (33, b""))
+        self.assertTrue(err.startswith(b"twistsock: (33) "), err)
+
+    @inlineCallbacks
     def test_bad_offset(self) -> Any:
         """
         A negative or non-numeric offset is a usage error (2), as curl says.

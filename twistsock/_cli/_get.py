@@ -523,6 +523,9 @@ async def _transfer(
         # A resumed transfer's 416 says the file is complete: success, as curl.
         if options.fail and response.code >= 400 and not (resume and response.code == 416):
             raise HTTPStatusError(response.url, response.code)
+        # --raw holds the body: the whole resource cannot start over on stdout, as curl.
+        if options.raw and resume and not to_file and _raw_whole(response):
+            raise RangeNotSupported(response.url, resume, 200, None)
 
     fetching = fetch_with_observer(
         url,
@@ -583,7 +586,7 @@ async def _transfer(
                 data = b"".join(hop.raw for hop in (*response.history, response))
                 if to_file:
                     assert output_name is not None
-                    if append:
+                    if append and not _raw_whole(response):
                         with open(output_name, "ab") as appended:
                             appended.write(data)
                     else:
@@ -608,6 +611,18 @@ async def _transfer(
         )
         _write_pieces(write_out(options.write_out, info))
     return status
+
+
+def _raw_whole(response: Response) -> bool:
+    """
+    Is C{response}, held for C{--raw} in answer to a resumed request, the whole resource
+    (a 200 without C{Content-Range}, with a body: one complete already has none)?
+    """
+    return (
+        response.code == 200
+        and "Content-Range" not in response.headers
+        and len(response.raw) > response.head_length
+    )
 
 
 def _transfer_info(
