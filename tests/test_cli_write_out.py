@@ -537,6 +537,20 @@ class CurlComparisonTests(TestCase):
         self.assertEqual(get_out, curl_out)
 
     @inlineCallbacks
+    def test_bad_url_among_several(self) -> Any:
+        """
+        A URL that cannot be fetched (a bad port, another scheme) among several fails
+        alone, with its own output, as curl: the others are transferred.
+        """
+        w = "[%{urlnum} %{http_code} %{exitcode}]"
+        for bad in ("http://127.0.0.1:99999/", "ftp2://x/"):
+            urls = [self.base + "/static/hello.txt", bad, self.base + "/static/hello.txt"]
+            (curl_out, _, _), (get_out, err, status) = yield self.both("-s", "-w", w, *urls)
+            self.assertEqual(get_out, curl_out)
+            self.assertIn(b"[1 000 ", get_out)
+            self.assertEqual(get_out.count(b" 200 0]"), 2)
+
+    @inlineCallbacks
     def test_json_keys(self) -> Any:
         """
         Every key of C{%{json}} is one of curl's, with a value of the same JSON type, and

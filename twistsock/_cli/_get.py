@@ -53,8 +53,8 @@ def get_command(options: argparse.Namespace) -> int:
     if options.write_out is not None and options.write_out.startswith("@"):
         options.write_out = _read_write_out(options, options.write_out[1:])
     try:
-        for url in options.urls:
-            parse_url(url)
+        if len(options.urls) == 1:  # of several, a bad URL fails its own transfer (curl's)
+            parse_url(options.urls[0])
         headers = [parse_header_line(line) for line in options.header]
     except FetchError as e:
         status = _report(options, e)
