@@ -181,6 +181,21 @@ class CompressedCommandTests(TestCase):
         self.assertTrue(reply.endswith(theirs))
 
     @inlineCallbacks
+    def test_size_download(self) -> Any:
+        """
+        C{-w %{size_download}} counts the encoded body bytes received, as curl's, not the
+        decoded bytes written.
+        """
+        require_curl()
+        encoded = gzip.compress(BODY)
+        url, _ = self.canned(canned("gzip", encoded))
+        args = ("--compressed", "-o", "/dev/null", "-w", "%{size_download}")
+        out, _ = yield self.both(url, *args)
+        self.assertEqual(out, b"%d" % len(encoded))
+        out, _ = yield self.both(self.gzip_site(), *args)
+        self.assertLess(int(out), len(BODY))
+
+    @inlineCallbacks
     def test_bomb(self) -> Any:
         """
         C{--max-filesize} bounds the decoded body: a bomb fails with 63 (curl 7.88 does

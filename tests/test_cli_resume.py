@@ -210,6 +210,22 @@ class ResumeCommandTests(TestCase):
         self.assertEqual((status, path.read_bytes()), (33, b"abcd"))
 
     @inlineCallbacks
+    def test_200_to_stdout(self) -> Any:
+        """
+        C{-C N} to stdout, answered with a 200 and the whole resource, fails with 33 and
+        writes nothing, as curl: stdout cannot start over (C{>> partial} would hold the
+        start twice).
+        """
+        require_curl()
+        url = self.canned(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n0123456789")
+        outputs = []
+        for run in (run_curl, run_get):
+            out, err, status = yield run(reactor, "-s", "-S", "-C", "4", url)
+            outputs.append((out, status, err[:5]))
+        self.assertEqual(outputs[0], (b"", 33, b"curl:"))
+        self.assertEqual(outputs[1], (b"", 33, b"twist"))
+
+    @inlineCallbacks
     def test_raw_appends(self) -> Any:
         """
         With C{--raw}, the bytes received (head included, as C{--raw} writes them) are
@@ -222,6 +238,23 @@ class ResumeCommandTests(TestCase):
             reactor, "--raw", "-C", "-", "-o", str(path), self.canned(reply)
         )
         self.assertEqual((status, err, path.read_bytes()), (0, b"", b"abcd" + reply))
+
+    @inlineCallbacks
+    def test_raw_200(self) -> Any:
+        """
+        With C{--raw}, a 200 with the whole resource is not appended to the partial file:
+        the download starts over as without C{--raw}; to stdout it fails with 33, as curl,
+        with nothing written.
+        """
+        reply = b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n0123456789"
+        url = self.canned(reply)
+        path = self.directory / "raw"
+        path.write_bytes(b"abcd")
+        _, err, status = yield run_get(reactor, "--raw", "-C", "-", "-o", str(path), url)
+        self.assertEqual((status, err, path.read_bytes()), (0, b"", reply))
+        out, err, status = yield run_get(reactor, "--raw", "-C", "4", url)
+        self.assertEqual((status, out), (33, b""))
+        self.assertTrue(err.startswith(b"twistsock: (33) "), err)
 
     @inlineCallbacks
     def test_bad_offset(self) -> Any:

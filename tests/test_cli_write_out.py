@@ -340,6 +340,19 @@ class MemoryCommandTests(SynchronousTestCase):
             self.stdout.buffer.getvalue(), b"abc200 0.250000 0.750000 0.875000 3 1 HTTP text/plain"
         )
 
+    def test_failure_before_request_masks_url(self) -> None:
+        """
+        A transfer that fails before any request (a URL whose user name cannot be sent)
+        writes C{url_effective} without the user information, as every other transfer.
+        """
+        options = _parser().parse_args(
+            ["get", "-w", "%{url_effective} %{exitcode}", "http://a%3Ab:secret@127.0.0.1/"]
+        )
+        d = Deferred.fromCoroutine(_get(MemoryReactorClock(), options, []))
+        self.assertEqual(self.successResultOf(d), 3)
+        self.assertEqual(self.stdout.buffer.getvalue(), b"http://127.0.0.1/ 3")
+        self.assertNotIn("secret", self.stderr.getvalue())
+
     # Run get with args on a FakeHTTP network; its status once done.
     get = test_cli.ManyURLTests.get
 
@@ -522,6 +535,20 @@ class CurlComparisonTests(TestCase):
         urls = [self.base + "/static/hello.txt", self.base + "/missing"]
         (curl_out, _, _), (get_out, _, _) = yield self.both("-s", "-w", w + "\\n", *urls)
         self.assertEqual(get_out, curl_out)
+
+    @inlineCallbacks
+    def test_bad_url_among_several(self) -> Any:
+        """
+        A URL that cannot be fetched (a bad port, another scheme) among several fails
+        alone, with its own output, as curl: the others are transferred.
+        """
+        w = "[%{urlnum} %{http_code} %{exitcode}]"
+        for bad in ("http://127.0.0.1:99999/", "ftp2://x/"):
+            urls = [self.base + "/static/hello.txt", bad, self.base + "/static/hello.txt"]
+            (curl_out, _, _), (get_out, err, status) = yield self.both("-s", "-w", w, *urls)
+            self.assertEqual(get_out, curl_out)
+            self.assertIn(b"[1 000 ", get_out)
+            self.assertEqual(get_out.count(b" 200 0]"), 2)
 
     @inlineCallbacks
     def test_json_keys(self) -> Any:

@@ -89,13 +89,16 @@ class AuthTests(SynchronousTestCase):
 
     def test_colon_in_user(self) -> None:
         """
-        A user name with a colon cannot be sent in Basic authentication: C{ValueError}.
+        A user name with a colon cannot be sent in Basic authentication: C{ValueError}
+        for C{auth}, L{MalformedURL} (a L{FetchError}: the command's one-line error, exit 3)
+        for the URL's user information.
         """
         network = FakeHTTP(redirector)
         d = fetch("http://a.example/", reactor=network.reactor, auth=("a:b", "c"))
         self.failureResultOf(d, ValueError)
         d = fetch("http://a%3Ab:c@a.example/", reactor=network.reactor)
-        self.failureResultOf(d, ValueError)
+        failure = self.failureResultOf(d, MalformedURL)
+        self.assertNotIn("c@", str(failure.value))
         self.assertEqual(network.requests, [])
 
     def test_redirects(self) -> None:
@@ -286,6 +289,29 @@ class CommandTests(TestCase):
                 28,
                 b"",
                 f"twistsock: (28) Operation timed out after 0.5 s: http://127.0.0.1:{port}/\n".encode(),
+            ),
+        )
+
+
+class ColonInURLUserTests(TestCase):
+    """
+    A URL whose user name holds a (percent-encoded) colon is one error line, not a
+    traceback.
+    """
+
+    @inlineCallbacks
+    def test_one_line(self) -> Any:
+        """
+        C{get} exits 3 with one line that does not show the password.
+        """
+        out, err, status = yield run_get(reactor, "http://a%3Ab:secret@127.0.0.1:1/")
+        self.assertEqual(
+            (status, out, err),
+            (
+                3,
+                b"",
+                b"twistsock: (3) URL rejected: a user name holding ':' cannot be sent in "
+                b"Basic auth: 'http://127.0.0.1:1/'\n",
             ),
         )
 

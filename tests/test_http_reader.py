@@ -185,6 +185,28 @@ class ConnectionTests(SynchronousTestCase):
         self.assertTrue(head.raw.startswith(b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK"))
         self.assertIsNone(reader.result)
 
+    def test_body_length_at_the_end(self) -> None:
+        """
+        L{ResponseReader.body_length} still counts the body once the response is complete
+        or failed, however it was framed, held or streamed: the observer is told of the
+        last piece after that.
+        """
+        replies = [
+            b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello",
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+        ]
+        for reply in replies:
+            for on_head in (None, lambda head: [].append):
+                reader = ResponseReader(URL, on_head=on_head)
+                reader.feed(reply)
+                self.assertIsInstance(reader.result, Response)
+                self.assertEqual(reader.body_length, 5, reply)
+        reader = ResponseReader(URL)
+        reader.feed(b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\nhel")
+        reader.feed_eof()
+        self.assertIsInstance(reader.result, FetchError)
+        self.assertEqual(reader.body_length, 3)
+
     def test_failure_is_final(self) -> None:
         """
         After a failure the reader reads nothing more, not even the end of the stream.

@@ -580,7 +580,8 @@ class CommandTests(TestCase):
     @inlineCallbacks
     def test_retries_run_out_with_fail(self) -> Any:
         """
-        With C{-f}, the last 503 exits 22 after the retries, as curl's.
+        With C{-f}, the last 503 exits 22 after the retries, as curl's; each 503 retried
+        prints its error line (22) before the warning, as curl's.
         """
         curl, ours = yield self.both(
             lambda: fail_then_ok(5), "-f", "--retry", "1", "--retry-delay", "1"
@@ -588,6 +589,10 @@ class CommandTests(TestCase):
         self.assertEqual((curl[0], curl[2], curl[3]), (b"", 22, 2))
         self.assertEqual((ours[0], ours[2], ours[3]), (b"", 22, 2))
         self.assertEqual(warnings(ours[1]), warnings(curl[1]))
+        self.assertEqual(errors(curl[1]), [22, 22])
+        self.assertEqual(errors(ours[1]), errors(curl[1]))
+        lines = ours[1].decode().splitlines()
+        self.assertTrue(lines[0].startswith("twistsock: (22) "), lines)
 
     @inlineCallbacks
     def test_retry_after_over_max_time(self) -> Any:

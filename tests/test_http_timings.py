@@ -23,6 +23,7 @@ from tests.test_http_fetch import SiteWithoutALPN, connect, reply
 from twistsock import (
     Client,
     ConnectionRefused,
+    CouldNotResolve,
     OperationTimeout,
     PartialBody,
     Response,
@@ -52,6 +53,11 @@ class Resolutions:
     ) -> None:
         receiver.resolutionBegan(None)
         self.pending.append((receiver, portNumber))
+
+    def fail(self) -> None:
+        """Complete the oldest pending resolution with no address: the name is unknown."""
+        receiver, _ = self.pending.pop(0)
+        receiver.resolutionComplete()
 
     def complete(self) -> None:
         """Resolve the oldest pending name."""
@@ -371,6 +377,17 @@ class MemoryTimingTests(SynchronousTestCase):
         refused = Failure(error.ConnectionRefusedError())
         factory.clientConnectionFailed(None, refused)  # type: ignore[arg-type]
         e = self.failureResultOf(d, ConnectionRefused).value
+        self.assertEqual(e.timings, Timings(total=2))
+
+    def test_unresolved(self) -> None:
+        """
+        A name that does not resolve has no name lookup time (the step was never over,
+        as curl's C{time_namelookup} is 0 then); the total is when it failed.
+        """
+        d = fetch("http://example.com/", reactor=self.memory)
+        self.memory.advance(2)
+        self.resolutions.fail()
+        e = self.failureResultOf(d, CouldNotResolve).value
         self.assertEqual(e.timings, Timings(total=2))
 
     def test_partial_body(self) -> None:

@@ -24,6 +24,7 @@ from twistsock.http._errors import (
     FetchError,
     HTTPStatusError,
     RangeNotSupported,
+    TooManyRedirects,
     UnsupportedScheme,
 )
 from twistsock.http._fetch import REDIRECT_CODES, fetch_with_observer
@@ -31,7 +32,7 @@ from twistsock.http._pool import Client
 from twistsock.http._protocol import TransferObserver
 from twistsock.http._proxy import Proxies
 from twistsock.http._reader import ResponseHead
-from twistsock.http._request import GetRequest, parse_header_line, parse_url
+from twistsock.http._request import GetRequest, parse_header_line, parse_url, without_userinfo
 from twistsock.http._response import Response, Timings
 from twistsock.http._retry import Retry, RetryPolicy
 
@@ -53,8 +54,8 @@ def get_command(options: argparse.Namespace) -> int:
     if options.write_out is not None and options.write_out.startswith("@"):
         options.write_out = _read_write_out(options, options.write_out[1:])
     try:
-        for url in options.urls:
-            parse_url(url)
+        if len(options.urls) == 1:  # of several, a bad URL fails its own transfer (curl's)
+            parse_url(options.urls[0])
         headers = [parse_header_line(line) for line in options.header]
         _proxies(options)  # a bad proxy URL is reported before anything starts
     except FetchError as e:
@@ -520,9 +521,12 @@ async def _transfer(
             headers = [*headers, ("Accept-Encoding", accept_encoding())]
 
     def on_retry(retry: Retry) -> None:
-        # As curl: the failure's own line, then a warning, before each wait.
+        # As curl: the failure's own line (with -f, that of the status), then a
+        # warning, before each wait.
         if retry.error is not None:
             _report(options, retry.error)
+        elif options.fail and retry.wait is not None and retry.response is not None:
+            _report(options, HTTPStatusError(retry.response.url, retry.response.code))
         if not options.silent:
             sys.stderr.write(f"Warning: {retry.warning()}\n")
             sys.stderr.flush()
@@ -535,6 +539,9 @@ async def _transfer(
         # A resumed transfer's 416 says the file is complete: success, as curl.
         if options.fail and response.code >= 400 and not (resume and response.code == 416):
             raise HTTPStatusError(response.url, response.code)
+        # --raw holds the body: the whole resource cannot start over on stdout, as curl.
+        if options.raw and resume and not to_file and _raw_whole(response):
+            raise RangeNotSupported(response.url, resume, 200, None)
 
     fetching = fetch_with_observer(
         url,
@@ -562,7 +569,7 @@ async def _transfer(
         check=check,
         compressed=compressed,
         resume_from=resume,
-        restart_on_whole=True,
+        restart_on_whole=to_file,
     )
     interrupted = on_shutdown(reactor, fetching.cancel)
     response: Response | None = None
@@ -596,7 +603,7 @@ async def _transfer(
                 data = b"".join(hop.raw for hop in (*response.history, response))
                 if to_file:
                     assert output_name is not None
-                    if append:
+                    if append and not _raw_whole(response):
                         with open(output_name, "ab") as appended:
                             appended.write(data)
                     else:
@@ -609,16 +616,30 @@ async def _transfer(
     status = 0 if failure is None else _report(options, failure)
     if options.write_out is not None:
         # The body's size: held in the response, or streamed out (or, cut short, what
-        # arrived of it).
+        # arrived of it); a decoded body's is that of the encoded bytes received, as curl.
         received = len(response.body) if response is not None else 0
         received = max(received, output.written, terminal.received)
-        if isinstance(failure, HTTPStatusError):
+        if compressed:
+            received = terminal.received
+        if isinstance(failure, HTTPStatusError | TooManyRedirects):
             received = 0  # curl stops at the head: no body was downloaded
         info = _transfer_info(
             terminal, output.head, url, urlnum, output_name, response, failure, received
         )
         _write_pieces(write_out(options.write_out, info))
     return status
+
+
+def _raw_whole(response: Response) -> bool:
+    """
+    Is C{response}, held for C{--raw} in answer to a resumed request, the whole resource
+    (a 200 without C{Content-Range}, with a body: one complete already has none)?
+    """
+    return (
+        response.code == 200
+        and "Content-Range" not in response.headers
+        and len(response.raw) > response.head_length
+    )
 
 
 def _transfer_info(
@@ -636,7 +657,7 @@ def _transfer_info(
     head that the output saw (the terminal does not when taking it failed), and how it
     ended.
     """
-    urls = terminal.urls or [url]
+    urls = terminal.urls or [without_userinfo(url)]  # never a password, as the others
     effective = _as_curl_writes(urls[-1])
     heads = terminal.heads
     if final is not None and len(heads) < len(urls):

@@ -178,12 +178,18 @@ def _with_credentials(
     """
     C{headers} with C{Authorization} for C{auth}, or else for the URL's user information,
     first; an C{Authorization} among C{headers} wins, as curl's C{-H} does.
+
+    @raise MalformedURL: the URL's user name holds a colon (percent-encoded), which
+        Basic authentication cannot carry.
     """
-    if auth is None and url.username is not None:
-        auth = (url.username, url.password or "")
+    from_url = auth is None and url.username is not None
+    if from_url:
+        auth = (url.username or "", url.password or "")
     if auth is None or any(name.lower() == "authorization" for name, _ in headers):
         return headers
     user, password = auth
+    if from_url and ":" in user:
+        raise MalformedURL(url.url, "a user name holding ':' cannot be sent in Basic auth")
     return (("Authorization", basic_authorization(user, password)), *headers)
 
 
@@ -489,7 +495,8 @@ def fetch(
     @param url: an absolute C{http://} or C{https://} URL; IDNA host names and IPv6 literals
         (C{http://[::1]:8080/}) are accepted.  User information in it
         (C{http://user:password@host/}, percent-decoded) is sent as C{auth} is, when
-        C{auth} is not given; it never appears in C{Response.url} or error messages.
+        C{auth} is not given (a user name holding C{:} fails with L{MalformedURL}); it
+        never appears in C{Response.url} or error messages.
     @param reactor: the reactor to use; the global one when C{None}.
     @param timeout: seconds for the whole operation (resolution, connection, TLS, every byte
         of every response, redirects included); with C{retries}, for each attempt (as

@@ -871,7 +871,7 @@ class ResponseReader:
                 last = raw.pop()
                 raw.append(last[: len(last) - extra])
         self._raw = None
-        self._body = _Body(None)  # let go of the buffer (see HTTPGetProtocol)
+        self._let_go_of_body()  # see HTTPGetProtocol
         response = Response(
             url=self.url,
             http_version=head.http_version,
@@ -885,6 +885,14 @@ class ResponseReader:
         )
         self.result = _with_raw_pieces(response, raw)
 
+    def _let_go_of_body(self) -> None:
+        """
+        Drop the body's buffer; L{body_length} still counts what was received (the
+        observer is told of the last piece after the response is complete or failed).
+        """
+        length, self._body = self._body.length, _Body(None)
+        self._body.length = length
+
     def _fail(self, refused: _Refused) -> None:
         if refused.too_large:
             self._error(BodyTooLarge(self.url, self.max_body_size))
@@ -895,6 +903,6 @@ class ResponseReader:
         """Stop reading: C{error} is the outcome."""
         self._state = _FAILED
         self._raw = None
-        self._body = _Body(None)
+        self._let_go_of_body()
         del self._buffer[:]
         self.result = error

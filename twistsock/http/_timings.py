@@ -181,20 +181,26 @@ def timed_observer(seconds: Callable[[], float], inner: TransferObserver | None)
 
 @implementer(IResolutionReceiver)
 class _Receiver:
-    """Passes a resolution's results on, and calls C{on_resolved} when it is complete."""
+    """
+    Passes a resolution's results on, and calls C{on_resolved} when it is complete with
+    an address (a name that does not resolve has no lookup time, as in curl).
+    """
 
     def __init__(self, receiver: Any, on_resolved: Callable[[], None]) -> None:
         self._receiver = receiver
         self._on_resolved = on_resolved
+        self._resolved = False
 
     def resolutionBegan(self, resolutionInProgress: Any) -> None:
         self._receiver.resolutionBegan(resolutionInProgress)
 
     def addressResolved(self, address: Any) -> None:
+        self._resolved = True
         self._receiver.addressResolved(address)
 
     def resolutionComplete(self) -> None:
-        self._on_resolved()
+        if self._resolved:
+            self._on_resolved()
         self._receiver.resolutionComplete()
 
 
