@@ -85,3 +85,21 @@ class WithDeadlineTests(SynchronousTestCase):
         d.cancel()
         self.failureResultOf(d, CancelledError)
         self.assertEqual(self.clock.getDelayedCalls(), [])
+
+    def test_result_after_the_deadline(self) -> None:
+        """
+        A canceller that gives a result rather than a failure (the work was done after
+        all) keeps it: only a failure is reported as the time running out.
+        """
+        d: Deferred[str] = Deferred(lambda d: d.callback("finished anyway"))
+        with_deadline(d, 1, self.clock, Late)
+        self.clock.advance(1)
+        self.assertEqual(self.successResultOf(d), "finished anyway")
+
+    def test_fired_already(self) -> None:
+        """A Deferred that has fired already keeps its result and leaves no timer."""
+        d: Deferred[str] = Deferred()
+        d.callback("early")
+        with_deadline(d, 5, self.clock, Late)
+        self.assertEqual(self.successResultOf(d), "early")
+        self.assertEqual(self.clock.getDelayedCalls(), [])
