@@ -11,10 +11,13 @@ from typing import Any
 from twisted.internet import reactor
 from twisted.internet.defer import inlineCallbacks
 from twisted.trial.unittest import SynchronousTestCase, TestCase
+from twisted.web import server
+from twisted.web.resource import Resource
 
 from tests._curl import require_curl, run_curl, run_get
 from tests._http_servers import BINARY, listen_canned, listen_web, temporary_directory
 from tests.test_cli import without_date
+from tests.test_http_retry import errors, listen_flaky
 from twistsock._cli import main
 from twistsock._cli._get import resume_offset
 
@@ -266,6 +269,87 @@ class ResumeCommandTests(TestCase):
             for run in (run_curl, run_get):
                 _, _, status = yield run(reactor, "-s", "-C", value, "http://127.0.0.1:1/")
                 self.assertEqual(status, 2, value)
+
+    @inlineCallbacks
+    def test_busy_retried_with_fail(self) -> Any:
+        """
+        A 503 to C{-f --retry 1 -C -} is retried as curl retries it (the status is
+        checked before the range): two requests each, two error lines (22), exit 22,
+        the file as it was.  Without C{-f}, curl checks the range first: 33 at once,
+        one request each, and no retry.
+        """
+        require_curl()
+        reply = b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 4\r\n\r\nnope"
+        for extra, code, requests in [(("-f",), 22, 4), ((), 33, 2)]:
+            port, factory = listen_canned(self, reactor, reply, "close")
+            url = f"http://127.0.0.1:{port}/"
+            results = []
+            for name, run in (("curl", run_curl), ("ours", run_get)):
+                path = self.directory / name
+                path.write_bytes(b"123456")
+                args = ("-sS", *extra, "--retry", "1", "-C", "-", "-o", str(path), url)
+                out, err, status = yield run(reactor, *args)
+                results.append((out, status, errors(err), path.read_bytes()))
+            expected = (b"", code, [code] * (requests // 2), b"123456")
+            self.assertEqual(results, [expected] * 2)
+            self.assertEqual(len(factory.requests), requests)
+
+    @inlineCallbacks
+    def test_busy_retry_after_too_long(self) -> Any:
+        """
+        A 503 whose C{Retry-After} ends past C{--retry-max-time}, to C{-f --retry 1 -C -}:
+        no retry, one error line (22) and the warning, as curl.
+        """
+        require_curl()
+        reply = (
+            b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 10\r\nContent-Length: 4\r\n\r\nnope"
+        )
+        port, factory = listen_canned(self, reactor, reply, "close")
+        args = ("-f", "--retry", "1", "--retry-max-time", "5", "-C", "-")
+        for run in (run_curl, run_get):
+            path = self.directory / "file"
+            path.write_bytes(b"123456")
+            out, err, status = yield run(
+                reactor, *args, "-o", str(path), f"http://127.0.0.1:{port}/"
+            )
+            self.assertEqual(
+                (out, status, errors(err), path.read_bytes()), (b"", 22, [22], b"123456")
+            )
+            self.assertIn(b"Warning: The Retry-After: time would make", err)
+        self.assertEqual(len(factory.requests), 2)
+
+    @inlineCallbacks
+    def test_busy_then_partial(self) -> Any:
+        """
+        A 503, then a 206 that continues, to C{-f --retry 1 -C -}: the file is complete
+        after one retry, as curl's.
+        """
+        require_curl()
+        for run in (run_curl, run_get):
+            url = listen_flaky(self, BusyThenPartial())
+            path = self.directory / "file"
+            path.write_bytes(b"abcd")
+            out, err, status = yield run(
+                reactor, "-sS", "-f", "--retry", "1", "-C", "-", "-o", str(path), url
+            )
+            self.assertEqual((out, status, path.read_bytes()), (b"", 0, b"abcd456789"), err)
+
+
+class BusyThenPartial(Resource):
+    """Answers 503 to the first request, then the rest of C{0123456789} from C{Range}."""
+
+    isLeaf = True
+    requests = 0
+
+    def render_GET(self, request: server.Request) -> bytes:
+        self.requests += 1
+        if self.requests == 1:
+            request.setResponseCode(503)
+            return b"busy\n"
+        start = int((request.getHeader("Range") or "bytes=0-")[len("bytes=") : -1])
+        request.setResponseCode(206)
+        request.setHeader("Content-Range", f"bytes {start}-9/10")
+        return b"0123456789"[start:]
 
 
 class ResumeOffsetTests(SynchronousTestCase):

@@ -12,9 +12,10 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from tests._memory import MemoryReactorClock
 from tests.test_http_fetch import connect, reply
-from twistsock import Client, RangeNotSupported, Response, fetch
+from twistsock import Client, RangeNotSupported, Response, RetryPolicy, fetch
 from twistsock.http._fetch import _range_start, fetch_with_observer
 from twistsock.http._protocol import TransferObserver
+from twistsock.http._retry import Retry
 from twistsock.testing import FakeHTTP, StubRequest, StubResponse
 
 URL = "http://example.com/"
@@ -230,3 +231,122 @@ class FakeServerTests(SynchronousTestCase):
         self.assertEqual(network.requests[-1].headers.get("Range"), f"bytes={len(DATA)}-")
         client.close()
         network.flush()
+
+
+class BusyThenRanges:
+    """
+    A handler for L{FakeHTTP}: answers C{code} to the first C{failures} requests, then
+    as L{ranges}; records the time of each request on the network's clock.
+    """
+
+    def __init__(
+        self, failures: int, code: int = 503, headers: tuple[tuple[str, str], ...] = ()
+    ) -> None:
+        self.failures = failures
+        self.code = code
+        self.headers = headers
+        self.times: list[float] = []
+        self.network = FakeHTTP(self)
+
+    def __call__(self, request: StubRequest) -> StubResponse:
+        self.times.append(self.network.reactor.seconds())
+        if len(self.times) <= self.failures:
+            return StubResponse(self.code, b"busy\n", self.headers)
+        return ranges(request)
+
+
+class RetriedResumeTests(SynchronousTestCase):
+    """
+    C{resume_from} with C{retries}: a transient status is retried before the range is
+    checked (as curl's C{-C} with C{--fail} and C{--retry}).
+    """
+
+    def fetch(
+        self,
+        failures: int,
+        code: int = 503,
+        headers: tuple[tuple[str, str], ...] = (),
+        **kwargs: Any,
+    ) -> tuple[Any, Any]:
+        """
+        Fetch from L{BusyThenRanges} at offset 1000 (with L{fetch_with_observer}, given
+        C{kwargs}) and run the clock for 10 s.
+        """
+        handler = BusyThenRanges(failures, code, headers)
+        network = handler.network
+        kwargs.setdefault("retries", 1)
+        d = fetch_with_observer(
+            URL, reactor=network.reactor, timeout=30, connect_timeout=10, headers=None,
+            max_body_size=10**6, follow_redirects=False, max_redirects=0, tls_verify=True,
+            observer=None, resume_from=1000, **kwargs,
+        )  # fmt: skip
+        network.flush()
+        for _ in range(10):
+            network.advance(1)
+        return d, handler
+
+    def test_transient_retried(self) -> None:
+        """
+        A 503 to a resumed request is retried after 1 s; the 206 that follows is the
+        result, its body held or streamed (the 503's body goes nowhere).
+        """
+        pieces: list[bytes] = []
+        for stream_to in (None, pieces.append):
+            handler = BusyThenRanges(1)
+            network = handler.network
+            d = fetch(
+                URL, reactor=network.reactor, resume_from=1000, retries=1, stream_to=stream_to
+            )
+            network.flush()
+            network.advance(1)
+            response = self.successResultOf(d)
+            self.assertEqual((response.code, handler.times), (206, [0, 1]))
+            self.assertEqual(response.body or b"".join(pieces), DATA[1000:])
+        self.assertEqual(b"".join(pieces), DATA[1000:])
+
+    def test_retries_run_out(self) -> None:
+        """
+        When the retries run out, the last transient status fails the range check:
+        L{RangeNotSupported} with its code.
+        """
+        d, handler = self.fetch(5, retries=2)
+        self.assertEqual(self.failureResultOf(d, RangeNotSupported).value.code, 503)
+        self.assertEqual(handler.times, [0, 1, 3])
+
+    def test_other_status_not_retried(self) -> None:
+        """
+        A status that is not transient fails at once, as without C{retries}.
+        """
+        d, handler = self.fetch(1, code=404)
+        self.assertEqual(self.failureResultOf(d, RangeNotSupported).value.code, 404)
+        self.assertEqual(handler.times, [0])
+
+    def test_range_before_status(self) -> None:
+        """
+        With C{status_before_range} false (the command without C{--fail}, as curl),
+        the range is checked first: a 503 fails at once.
+        """
+        d, handler = self.fetch(1, status_before_range=False)
+        self.assertEqual(self.failureResultOf(d, RangeNotSupported).value.code, 503)
+        self.assertEqual(handler.times, [0])
+
+    def test_retry_after_too_long(self) -> None:
+        """
+        A C{Retry-After} past L{MAX_WAIT} is not waited for: C{on_retry} hears it, and
+        the range check fails; with C{all_errors}, the failure is retried as any other.
+        """
+        for all_errors, times in [(False, [0]), (True, [0, 1])]:
+            seen: list[Retry] = []
+            d, handler = self.fetch(
+                1,
+                headers=(("Retry-After", "1000"),),
+                retries=RetryPolicy(1, all_errors=all_errors),
+                on_retry=seen.append,
+            )
+            self.assertEqual(handler.times, times)
+            if all_errors:
+                self.assertEqual(self.successResultOf(d).code, 206)
+                self.assertEqual([r.reason for r in seen], ["retrying all errors"])
+            else:
+                self.failureResultOf(d, RangeNotSupported)
+                self.assertEqual([(r.reason, r.wait) for r in seen], [("HTTP error", None)])

@@ -94,6 +94,18 @@ def _proxies(options: argparse.Namespace) -> Proxies:
     return Proxies.from_environment(os.environ, proxy=options.proxy, no_proxy=options.noproxy)
 
 
+def _status_first(options: argparse.Namespace, e: FetchError) -> FetchError:
+    """
+    C{e}, or with C{--fail} the status error of a resumed request refused with an error
+    status: curl checks the status before the range.
+    """
+    if options.fail and isinstance(e, RangeNotSupported) and e.code >= 400:
+        status_error = HTTPStatusError(e.url, e.code)
+        status_error.timings = e.timings
+        return status_error
+    return e
+
+
 def _report(options: argparse.Namespace, e: FetchError) -> int:
     """Print the one error line (unless silenced) and return curl's exit code."""
     if not options.silent or options.show_error:
@@ -523,8 +535,8 @@ async def _transfer(
     def on_retry(retry: Retry) -> None:
         # As curl: the failure's own line (with -f, that of the status), then a
         # warning, before each wait.
-        if retry.error is not None:
-            _report(options, retry.error)
+        if retry.error is not None and retry.wait is not None:
+            _report(options, _status_first(options, retry.error))
         elif options.fail and retry.wait is not None and retry.response is not None:
             _report(options, HTTPStatusError(retry.response.url, retry.response.code))
         if not options.silent:
@@ -570,6 +582,7 @@ async def _transfer(
         compressed=compressed,
         resume_from=resume,
         restart_on_whole=to_file,
+        status_before_range=options.fail,
     )
     interrupted = on_shutdown(reactor, fetching.cancel)
     response: Response | None = None
@@ -585,11 +598,7 @@ async def _transfer(
         if output.file is not None:
             output.file.discard()
         output.flush()
-        if options.fail and isinstance(e, RangeNotSupported) and e.code >= 400:
-            status_error = HTTPStatusError(e.url, e.code)  # curl checks the status first
-            status_error.timings = e.timings
-            e = status_error
-        failure = e
+        failure = _status_first(options, e)
     finally:
         terminal.close()
         interrupted(done=True)

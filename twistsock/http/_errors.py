@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, ClassVar
 
 if TYPE_CHECKING:
+    from twistsock.http._reader import ResponseHead
     from twistsock.http._response import Timings
 
 __all__ = [
@@ -442,16 +443,26 @@ class RangeNotSupported(FetchError):
     @ivar offset: the offset asked for.
     @ivar code: the response's status code.
     @ivar content_range: its C{Content-Range}, or C{None}.
+    @ivar head: the response's head, when one arrived (its status and C{Retry-After}
+        decide whether a transient status is retried).
     """
 
     curl_exit_code = 33
 
-    def __init__(self, url: str, offset: int, code: int, content_range: str | None) -> None:
+    def __init__(
+        self,
+        url: str,
+        offset: int,
+        code: int,
+        content_range: str | None,
+        head: ResponseHead | None = None,
+    ) -> None:
         super().__init__("HTTP server doesn't seem to support byte ranges. Cannot resume.")
         self.url = url
         self.offset = offset
         self.code = code
         self.content_range = content_range
+        self.head = head
 
 
 class InvalidProxyURL(FetchError):

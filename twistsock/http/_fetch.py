@@ -415,7 +415,7 @@ class _Fetch:
             # The whole resource: the download starts over, where its body can go from
             # the start (held, or a stream that looks at the status).
             return False
-        raise RangeNotSupported(self.current, self.resume_from, head.code, content_range)
+        raise RangeNotSupported(self.current, self.resume_from, head.code, content_range, head)
 
     async def follow(
         self, request: GetRequest, headers: Sequence[tuple[str, str]], max_redirects: int
@@ -554,7 +554,8 @@ def fetch(
         held, is the download starting over: the L{Response} has code 200 and the whole
         body (with C{stream_to}, which cannot be rewound, it fails as below).  Any other
         response fails with L{twistsock.http.RangeNotSupported} (33) before any of its
-        body is streamed.
+        body is streamed, unless C{retries} retry its transient status first (as curl's
+        C{-C} with C{--fail}).
         C{0} sends no C{Range}.  With C{compressed}, the offset counts encoded bytes, and
         a coded 206 body generally cannot be decoded on its own: use one or the other.
     @param proxy: the HTTP proxy to go through: a URL
@@ -619,6 +620,7 @@ def fetch_with_observer(
     compressed: bool = False,
     resume_from: int = 0,
     restart_on_whole: bool = False,
+    status_before_range: bool = True,
 ) -> Deferred[Response]:
     """
     L{fetch}, with a L{TransferObserver} told about each request and response as it goes
@@ -628,7 +630,9 @@ def fetch_with_observer(
     before its wait, and C{check} may fail a response that is not retried (C{--fail}: a
     failure it raises may be retried in turn, with C{all_errors}).  With
     C{restart_on_whole}, a 200 with the whole resource to a resumed request goes to
-    C{stream} (which sees its status and starts over) instead of failing.
+    C{stream} (which sees its status and starts over) instead of failing.  Without
+    C{status_before_range}, a transient status to a resumed request fails the range
+    check at once instead of being retried (curl's C{-C} without C{--fail}).
     """
     if client is not None:
         reactor, connect_timeout, tls_verify = (
@@ -683,7 +687,15 @@ def fetch_with_observer(
     if not policy.retries:
         return attempt(stream)
     return Deferred.fromCoroutine(
-        run_with_retries(reactor, policy, attempt, stream, on_retry=on_retry, check=check)
+        run_with_retries(
+            reactor,
+            policy,
+            attempt,
+            stream,
+            on_retry=on_retry,
+            check=check,
+            status_before_range=status_before_range,
+        )
     )
 
 

@@ -30,6 +30,7 @@ from twistsock.http._errors import (
     CouldNotResolve,
     FetchError,
     FetchTimeout,
+    RangeNotSupported,
 )
 from twistsock.http._reader import ResponseHead
 from twistsock.http._response import Headers, Response
@@ -194,10 +195,22 @@ class RetryState:
         final = response if isinstance(response, Response) else None
         return Retry("HTTP error", wait, self.left, response=final)
 
-    def for_error(self, error: FetchError, now: float) -> Retry | None:
-        """The decision for a failed attempt."""
+    def for_error(
+        self, error: FetchError, now: float, status_before_range: bool = True
+    ) -> Retry | None:
+        """
+        The decision for a failed attempt.  With C{status_before_range}, a resumed
+        request refused with a transient status (a L{RangeNotSupported} with its head)
+        is decided as that status, as curl does with C{--fail}, which checks the status
+        before the range.
+        """
         if not self._may_retry(now):
             return None
+        head = error.head if isinstance(error, RangeNotSupported) else None
+        if status_before_range and head is not None:
+            status = self.for_status(head, now)
+            if status is not None and (status.wait is not None or not self.policy.all_errors):
+                return dataclasses.replace(status, error=error)
         if isinstance(error, (FetchTimeout, CouldNotResolve)):
             reason = "timeout"
         elif isinstance(error, ConnectionRefused) and self.policy.connection_refused:
@@ -222,6 +235,7 @@ async def run_with_retries(
     stream: Callable[[ResponseHead], object] | None,
     on_retry: Callable[[Retry], object] | None = None,
     check: Callable[[Response], object] | None = None,
+    status_before_range: bool = True,
 ) -> Response:
     """
     Make attempts until one succeeds, fails for good, or the retries run out.
@@ -236,6 +250,7 @@ async def run_with_retries(
         waited for).
     @param check: called with each response that is not retried; a L{FetchError} it
         raises counts as the attempt's failure (C{--fail} with C{--retry-all-errors}).
+    @param status_before_range: see L{RetryState.for_error}.
     """
     state = RetryState(policy, reactor.seconds())
     held: list[Retry] = []  # the decision taken on this attempt's head, if any
@@ -263,8 +278,10 @@ async def run_with_retries(
                     check(response)
                 return response
         except FetchError as e:
-            decision = state.for_error(e, reactor.seconds())
-            if decision is None:
+            decision = state.for_error(e, reactor.seconds(), status_before_range)
+            if decision is None or decision.wait is None:
+                if decision is not None and on_retry is not None:
+                    on_retry(decision)  # a Retry-After not waited for
                 raise
         if on_retry is not None:
             on_retry(decision)
