@@ -379,6 +379,22 @@ class InterruptTests(SynchronousTestCase):
         self.assertTrue(transport.disconnected)
         self.assertEqual(stderr.getvalue(), "")
 
+    def test_before_the_reactor(self) -> None:
+        """
+        Ctrl-C while the command is still loading (Twisted and the client imported when
+        the command starts) returns 130 and prints nothing, as during a transfer.
+        """
+        import twistsock._cli._get as get_module
+
+        def interrupted(options: Any) -> int:
+            raise KeyboardInterrupt()
+
+        stderr = io.StringIO()
+        self.patch(sys, "stderr", stderr)
+        self.patch(get_module, "get_command", interrupted)
+        self.assertEqual(main(["get", "http://h/"]), 130)
+        self.assertEqual(stderr.getvalue(), "")
+
     def test_probe(self) -> None:
         """
         An interrupted C{probe} stops printing and returns 130.

@@ -18,6 +18,7 @@ import sys
 from collections.abc import Sequence
 
 from twistsock._cli._command import (
+    EXIT_INTERRUPTED,
     EXIT_USAGE,
     Parser,
     UsageError,
@@ -160,6 +161,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     except SystemExit as e:  # --help, --version
         return e.code if isinstance(e.code, int) else 0
+    try:
+        return _command(options)
+    except KeyboardInterrupt:
+        # Ctrl-C before the reactor runs (while Twisted and the client are imported):
+        # the same exit as during a transfer, without a traceback.
+        return EXIT_INTERRUPTED
+
+
+def _command(options: argparse.Namespace) -> int:
+    """Run the subcommand that C{options} names."""
     if options.command == "get":
         from twistsock._cli._get import get_command
 
