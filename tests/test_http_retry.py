@@ -151,7 +151,9 @@ class PolicyTests(SynchronousTestCase):
     def test_retry_after_values(self) -> None:
         """
         C{Retry-After} is seconds or an HTTP-date (from now); 0, a date in the past, or
-        a value that is neither asks for nothing; a huge number stays bounded.
+        a value that is neither asks for nothing; a huge number stays bounded.  Seconds
+        are the leading digits, as curl 7.88 reads them ("Will retry in 2 seconds" for
+        C{2.5}, 3 for C{3abc}).
         """
 
         def asked(value: str, now: float = 0.0) -> float | None:
@@ -165,7 +167,9 @@ class PolicyTests(SynchronousTestCase):
         self.assertIsNone(asked("0"))
         self.assertIsNone(asked("-5"))
         self.assertIsNone(asked("soon"))
-        self.assertIsNone(asked("1.5"))
+        self.assertEqual(asked("2.5"), 2)
+        self.assertEqual(asked("3abc"), 3)
+        self.assertIsNone(asked("0.5"))
         self.assertIsNone(retry_after(Headers(()), 0))
         self.assertLess(asked("9" * 5000) or 0, 1e13)
 

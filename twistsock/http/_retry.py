@@ -142,16 +142,19 @@ class Retry:
 
 def retry_after(headers: Headers, now: float) -> float | None:
     """
-    The wait a C{Retry-After} header asks for, in seconds: a number of seconds, or an
-    HTTP-date (counted from C{now}, seconds since the epoch).  C{None} when there is no
-    such header, it is not valid, or it asks for no wait at all (0, a date in the past):
-    then the ordinary wait applies, as curl does.
+    The wait a C{Retry-After} header asks for, in seconds: a number of seconds (its
+    leading digits, as curl reads it), or an HTTP-date (counted from C{now}, seconds since
+    the epoch).  C{None} when there is no such header, it is not valid, or it asks for no
+    wait at all (0, a date in the past): then the ordinary wait applies, as curl does.
     """
     value = (headers.get("Retry-After") or "").strip(" \t")
     if not value:
         return None
-    if value.isdigit() and value.isascii():
-        seconds = float(int(value[:12]))  # a dozen digits is ~31,000 years: bound the int
+    digits = len(value) - len(value.lstrip("0123456789"))
+    if digits:
+        # The leading digits, as curl reads the field (strtol): "1.5" and "10abc" are 1
+        # and 10.  A dozen digits is ~31,000 years: bound the int.
+        seconds = float(int(value[: min(digits, 12)]))
     else:
         try:
             date = parsedate_to_datetime(value)
