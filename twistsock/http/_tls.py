@@ -79,7 +79,10 @@ def _check_identity(
         if depth != 0 or not ok:
             return bool(ok)
         try:
-            verify_service_identity(extract_patterns(certificate), [service_id], [])
+            patterns = extract_patterns(certificate)
+            if not patterns:  # service-identity before 24.1 says only "no match" here
+                raise NoIdentity("Certificate does not contain any `subjectAltName`s.")
+            verify_service_identity(patterns, [service_id], [])
         except Exception:
             protocol.failVerification(Failure())
             return False
