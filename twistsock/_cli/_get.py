@@ -261,6 +261,10 @@ class AtomicFile:
         with suppress(FileNotFoundError):
             os.unlink(self._temporary)
 
+    def drop(self) -> None:
+        """The attempt is retried: what it wrote goes, as with L{discard}."""
+        self.discard()
+
 
 class AppendFile:
     """
@@ -426,10 +430,7 @@ class _Output:
         that the next attempt starts afresh (what went to stdout already stays, as curl).
         """
         if self.file is not None:
-            if isinstance(self.file, AppendFile):
-                self.file.drop()
-            else:
-                self.file.discard()
+            self.file.drop()
             self.file = None
         self._written = 0
         self.head = None
